@@ -1,0 +1,159 @@
+/* uniadc.c - the command line: parse, dispatch to a subcommand, report.
+ * Every subcommand is a thin layer over the library (cli/cmd_*.c). */
+#include "cli.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+static const struct {
+    const char *name;
+    cli_cmd_fn fn;
+    const char *summary;
+} g_cmds[] = {
+    {"dataset", cmd_dataset, "validate a dataset and its priors, print counts"},
+    {"eval", cmd_eval, "score precomputed anomaly and class maps"},
+};
+#define N_CMDS (sizeof g_cmds / sizeof g_cmds[0])
+
+static void print_main_usage(FILE *fp) {
+    fprintf(fp,
+            "usage: uniadc COMMAND [OPTIONS]\n"
+            "       uniadc --version | --help\n\ncommands:\n");
+    for (size_t i = 0; i < N_CMDS; i++)
+        fprintf(fp, "  %-9s %s\n", g_cmds[i].name, g_cmds[i].summary);
+    fprintf(fp,
+            "\n'uniadc COMMAND --help' describes a command. Common options:\n"
+            "  --seed N   seed of every random choice (default 0)\n"
+            "  --quiet    only errors on stderr\n"
+            "  --verbose  more detail on stderr\n"
+            "exit codes: 0 ok, 1 checks found problems, 2 usage, 3 i/o,\n"
+            "  4 bad file format, 5 inconsistent data, 6 size limit,\n"
+            "  7 out of memory, 8 internal error\n");
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2) {
+        print_main_usage(stderr);
+        return CLI_EXIT_USAGE;
+    }
+    const char *cmd = argv[1];
+    if (!strcmp(cmd, "--version") || !strcmp(cmd, "-V")) {
+        printf("uniadc %s\n", uad_version());
+        return 0;
+    }
+    if (!strcmp(cmd, "--help") || !strcmp(cmd, "-h") ||
+        !strcmp(cmd, "help")) {
+        print_main_usage(stdout);
+        return 0;
+    }
+    for (size_t i = 0; i < N_CMDS; i++)
+        if (!strcmp(cmd, g_cmds[i].name))
+            return g_cmds[i].fn(argc - 1, argv + 1);
+    fprintf(stderr, "uniadc: unknown command '%s'\n\n", cmd);
+    print_main_usage(stderr);
+    return CLI_EXIT_USAGE;
+}
+
+/* ---- shared helpers ------------------------------------------------- */
+
+long cli_parse_long(const char *s) {
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (errno || end == s || *end || v < 0) return -1;
+    return v;
+}
+
+int cli_common_opt(cli_common *c, int opt, const char *arg,
+                   const char *usage) {
+    switch (opt) {
+    case CLI_OPT_SEED: {
+        char *end;
+        errno = 0;
+        unsigned long long v = strtoull(arg, &end, 10);
+        if (errno || end == arg || *end || arg[0] == '-') {
+            fprintf(stderr, "uniadc: --seed wants a non-negative integer, "
+                            "got '%s'\n", arg);
+            return -1;
+        }
+        c->seed = (uint64_t)v;
+        return 1;
+    }
+    case 'q': c->verbosity = 0; return 1;
+    case 'v': c->verbosity = 2; return 1;
+    case 'h':
+        fputs(usage, stdout);
+        exit(0);
+    }
+    return 0;
+}
+
+/* Progress bar on stderr: stage, bar, count, rate and ETA. */
+typedef struct {
+    char stage[64];
+    struct timespec start;
+} progress_state;
+
+static double elapsed(const struct timespec *t0) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)(t.tv_sec - t0->tv_sec) +
+           1e-9 * (double)(t.tv_nsec - t0->tv_nsec);
+}
+
+static void draw_progress(const char *stage, size_t done, size_t total,
+                          void *user) {
+    progress_state *ps = user;
+    if (strncmp(ps->stage, stage, sizeof ps->stage - 1) != 0 || done == 0) {
+        snprintf(ps->stage, sizeof ps->stage, "%s", stage);
+        clock_gettime(CLOCK_MONOTONIC, &ps->start);
+    }
+    double t = elapsed(&ps->start);
+    double frac = total ? (double)done / (double)total : 1.0;
+    int fill = (int)(frac * 24 + 0.5);
+    char bar[25];
+    for (int i = 0; i < 24; i++) bar[i] = i < fill ? '#' : '.';
+    bar[24] = 0;
+    double eta = done ? t * (double)(total - done) / (double)done : 0;
+    int tty = isatty(2);
+    fprintf(stderr, "%s%-16s [%s] %zu/%zu %5.1fs ETA %5.1fs%s",
+            tty ? "\r" : "", stage, bar, done, total, t, eta,
+            (done >= total || !tty) ? "\n" : "");
+    fflush(stderr);
+}
+
+static void log_to_stderr(uad_log_level level, const char *msg,
+                          void *user) {
+    static const char *names[] = {"error", "warning", "info", "debug"};
+    (void)user;
+    fprintf(stderr, "uniadc: %s: %s\n", names[level], msg);
+}
+
+void cli_common_apply(const cli_common *c) {
+    static progress_state ps;
+    uad_log_level lvl = c->verbosity == 0   ? UAD_LOG_ERROR
+                        : c->verbosity == 1 ? UAD_LOG_WARN
+                                            : UAD_LOG_DEBUG;
+    uad_log_set(log_to_stderr, NULL, lvl);
+    uad_progress_set(c->verbosity ? draw_progress : NULL, &ps);
+}
+
+int cli_usage_error(const char *cmd, const char *usage, const char *fmt,
+                    ...) {
+    va_list ap;
+    fprintf(stderr, "uniadc %s: ", cmd);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "\n\n%s", usage);
+    return CLI_EXIT_USAGE;
+}
+
+int cli_fail(uad_status st) {
+    fprintf(stderr, "uniadc: error: %s\n", uad_last_error());
+    return (int)st;
+}

@@ -1,0 +1,351 @@
+/* util.c - errors, logging, progress, files, random numbers. */
+#include "internal.h"
+
+#include <errno.h>
+#include <math.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#ifndef UAD_VERSION_STRING
+#define UAD_VERSION_STRING "0.0.0"
+#endif
+
+const char *uad_version(void) { return UAD_VERSION_STRING; }
+
+/* ---- failures ------------------------------------------------------ */
+
+static _Thread_local char g_err[2048];
+
+const char *uad_last_error(void) { return g_err; }
+
+uad_status uad_fail(uad_status st, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(g_err, sizeof g_err, fmt, ap);
+    va_end(ap);
+    return st;
+}
+
+void uad_error_prefix(const char *prefix) {
+    char tmp[sizeof g_err];
+    memcpy(tmp, g_err, sizeof tmp);
+    snprintf(g_err, sizeof g_err, "%s: %.*s", prefix,
+             (int)(sizeof g_err / 2), tmp);
+}
+
+const char *uad_status_name(uad_status st) {
+    switch (st) {
+    case UAD_OK: return "ok";
+    case UAD_ERR_USAGE: return "usage";
+    case UAD_ERR_IO: return "io";
+    case UAD_ERR_FORMAT: return "format";
+    case UAD_ERR_DATA: return "data";
+    case UAD_ERR_LIMIT: return "limit";
+    case UAD_ERR_NOMEM: return "nomem";
+    case UAD_ERR_INTERNAL: return "internal";
+    }
+    return "unknown";
+}
+
+_Noreturn void uad_abort_(const char *file, int line, const char *what) {
+    fprintf(stderr, "uniadc: internal error at %s:%d: %s\n", file, line,
+            what);
+    abort();
+}
+
+/* ---- logging ------------------------------------------------------- */
+
+static uad_log_fn g_log_fn;
+static void *g_log_user;
+static uad_log_level g_log_max = UAD_LOG_WARN;
+static size_t g_warnings;
+
+void uad_log_set(uad_log_fn fn, void *user, uad_log_level max_level) {
+    g_log_fn = fn;
+    g_log_user = user;
+    g_log_max = max_level;
+}
+
+size_t uad_log_warning_count(void) { return g_warnings; }
+
+bool uad_log_enabled(uad_log_level level) {
+    if (level == UAD_LOG_WARN) g_warnings++;
+    return level <= g_log_max;
+}
+
+void uad_log_(uad_log_level level, const char *fmt, ...) {
+    char msg[4096];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    if (g_log_fn) {
+        g_log_fn(level, msg, g_log_user);
+        return;
+    }
+    static const char *names[] = {"error", "warning", "info", "debug"};
+    fprintf(stderr, "uniadc: %s: %s\n", names[level], msg);
+}
+
+/* ---- progress ------------------------------------------------------ */
+
+static uad_progress_fn g_prog_fn;
+static void *g_prog_user;
+
+void uad_progress_set(uad_progress_fn fn, void *user) {
+    g_prog_fn = fn;
+    g_prog_user = user;
+}
+
+static double now_seconds(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+void uad_progress(const char *stage, size_t done, size_t total) {
+    static double last;
+    if (!g_prog_fn) return;
+    double t = now_seconds();
+    /* At most ~5 calls a second, but always the first and the last. */
+    if (done != 0 && done < total && t - last < 0.2) return;
+    last = t;
+    g_prog_fn(stage, done, total, g_prog_user);
+}
+
+/* ---- memory -------------------------------------------------------- */
+
+void *uad_malloc(size_t n) {
+    void *p = malloc(n ? n : 1);
+    if (!p) uad_fail(UAD_ERR_NOMEM, "out of memory (%zu bytes)", n);
+    return p;
+}
+
+void *uad_calloc(size_t count, size_t size) {
+    void *p = calloc(count ? count : 1, size ? size : 1);
+    if (!p)
+        uad_fail(UAD_ERR_NOMEM, "out of memory (%zu x %zu bytes)", count,
+                 size);
+    return p;
+}
+
+char *uad_strdup(const char *s) {
+    size_t n = strlen(s) + 1;
+    char *p = uad_malloc(n);
+    if (p) memcpy(p, s, n);
+    return p;
+}
+
+/* ---- files --------------------------------------------------------- */
+
+uad_status uad_read_file(const char *path, char **buf, size_t *len) {
+    *buf = NULL;
+    *len = 0;
+    FILE *fp = fopen(path, "rb");
+    if (!fp)
+        return uad_fail(UAD_ERR_IO, "%s: cannot open: %s", path,
+                        strerror(errno));
+    size_t cap = 1 << 16, n = 0;
+    char *b = uad_malloc(cap + 1);
+    if (!b) {
+        fclose(fp);
+        return UAD_ERR_NOMEM;
+    }
+    for (;;) {
+        n += fread(b + n, 1, cap - n, fp);
+        if (n < cap) break;
+        char *nb = realloc(b, 2 * cap + 1);
+        if (!nb) {
+            free(b);
+            fclose(fp);
+            return uad_fail(UAD_ERR_NOMEM, "%s: out of memory", path);
+        }
+        b = nb;
+        cap *= 2;
+    }
+    int err = ferror(fp);
+    fclose(fp);
+    if (err) {
+        free(b);
+        return uad_fail(UAD_ERR_IO, "%s: read error", path);
+    }
+    b[n] = 0;
+    *buf = b;
+    *len = n;
+    return UAD_OK;
+}
+
+char *uad_tmp_name(const char *path) {
+    size_t n = strlen(path) + 48;
+    char *tmp = uad_malloc(n);
+    if (tmp) snprintf(tmp, n, "%s.tmp.%ld", path, (long)getpid());
+    return tmp;
+}
+
+uad_status uad_rename_into(const char *tmp, const char *path) {
+    if (rename(tmp, path) != 0) {
+        int e = errno;
+        remove(tmp);
+        return uad_fail(UAD_ERR_IO, "%s: cannot write: %s", path,
+                        strerror(e));
+    }
+    return UAD_OK;
+}
+
+uad_status uad_afile_open(uad_afile *f, const char *path) {
+    memset(f, 0, sizeof *f);
+    f->path = uad_strdup(path);
+    f->tmp = uad_tmp_name(path);
+    if (!f->path || !f->tmp) {
+        uad_afile_abort(f);
+        return UAD_ERR_NOMEM;
+    }
+    f->fp = fopen(f->tmp, "wb");
+    if (!f->fp) {
+        int e = errno;
+        uad_afile_abort(f);
+        return uad_fail(UAD_ERR_IO, "%s: cannot create: %s", path,
+                        strerror(e));
+    }
+    return UAD_OK;
+}
+
+uad_status uad_afile_commit(uad_afile *f) {
+    uad_status st = UAD_OK;
+    int bad = ferror(f->fp);
+    if (fclose(f->fp) != 0 || bad)
+        st = uad_fail(UAD_ERR_IO, "%s: write failed: %s", f->path,
+                      strerror(errno));
+    f->fp = NULL;
+    if (st == UAD_OK)
+        st = uad_rename_into(f->tmp, f->path);
+    else
+        remove(f->tmp);
+    free(f->path);
+    free(f->tmp);
+    memset(f, 0, sizeof *f);
+    return st;
+}
+
+void uad_afile_abort(uad_afile *f) {
+    if (f->fp) fclose(f->fp);
+    if (f->tmp) remove(f->tmp);
+    free(f->path);
+    free(f->tmp);
+    memset(f, 0, sizeof *f);
+}
+
+uad_status uad_mkdirs(const char *dir) {
+    char *p = uad_strdup(dir);
+    if (!p) return UAD_ERR_NOMEM;
+    for (char *s = p + 1;; s++) {
+        char c = *s;
+        if (c != '/' && c != 0) continue;
+        *s = 0;
+        if (mkdir(p, 0777) != 0 && errno != EEXIST) {
+            uad_status st = uad_fail(UAD_ERR_IO,
+                                     "%s: cannot create directory: %s", p,
+                                     strerror(errno));
+            free(p);
+            return st;
+        }
+        *s = c;
+        if (c == 0) break;
+    }
+    free(p);
+    struct stat sb;
+    if (stat(dir, &sb) != 0 || !S_ISDIR(sb.st_mode))
+        return uad_fail(UAD_ERR_IO, "%s: not a directory", dir);
+    return UAD_OK;
+}
+
+char *uad_path_join(const char *a, const char *b) {
+    size_t na = strlen(a), nb = strlen(b);
+    while (na > 1 && a[na - 1] == '/') na--;
+    char *p = uad_malloc(na + nb + 2);
+    if (!p) return NULL;
+    memcpy(p, a, na);
+    p[na] = '/';
+    memcpy(p + na + 1, b, nb + 1);
+    return p;
+}
+
+void uad_path_ext(const char *path, char *ext, size_t n) {
+    const char *slash = strrchr(path, '/');
+    const char *dot = strrchr(path, '.');
+    ext[0] = 0;
+    if (!dot || (slash && dot < slash) || n == 0) return;
+    size_t i = 0;
+    for (dot++; *dot && i + 1 < n; dot++, i++) {
+        char c = *dot;
+        ext[i] = (c >= 'A' && c <= 'Z') ? (char)(c - 'A' + 'a') : c;
+    }
+    ext[i] = 0;
+}
+
+int uad_strcmp_ptr(const void *a, const void *b) {
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* ---- random numbers ------------------------------------------------ */
+
+static uint64_t splitmix64(uint64_t *x) {
+    uint64_t z = (*x += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+
+void uad_rng_seed(uad_rng *r, uint64_t seed) {
+    uint64_t x = seed;
+    for (int i = 0; i < 4; i++) r->s[i] = splitmix64(&x);
+}
+
+void uad_rng_fork(uad_rng *child, const uad_rng *parent, uint64_t stream) {
+    uint64_t x = parent->s[0] ^ (parent->s[3] * 0x9E3779B97F4A7C15ull) ^
+                 splitmix64(&stream);
+    for (int i = 0; i < 4; i++) child->s[i] = splitmix64(&x);
+}
+
+static inline uint64_t rotl(uint64_t x, int k) {
+    return (x << k) | (x >> (64 - k));
+}
+
+uint64_t uad_rng_u64(uad_rng *r) {
+    uint64_t *s = r->s;
+    uint64_t out = rotl(s[1] * 5, 7) * 9;
+    uint64_t t = s[1] << 17;
+    s[2] ^= s[0];
+    s[3] ^= s[1];
+    s[1] ^= s[2];
+    s[0] ^= s[3];
+    s[2] ^= t;
+    s[3] = rotl(s[3], 45);
+    return out;
+}
+
+double uad_rng_uniform(uad_rng *r) {
+    return (double)(uad_rng_u64(r) >> 11) * 0x1.0p-53;
+}
+
+double uad_rng_range(uad_rng *r, double lo, double hi) {
+    return lo + (hi - lo) * uad_rng_uniform(r);
+}
+
+uint64_t uad_rng_below(uad_rng *r, uint64_t n) {
+    UAD_ASSERT(n > 0);
+    /* Rejection keeps the draw exactly uniform. */
+    uint64_t lim = UINT64_MAX - UINT64_MAX % n;
+    uint64_t x;
+    do x = uad_rng_u64(r);
+    while (x >= lim);
+    return x % n;
+}
+
+double uad_rng_normal(uad_rng *r) {
+    double u1 = uad_rng_uniform(r), u2 = uad_rng_uniform(r);
+    if (u1 < 1e-300) u1 = 1e-300;
+    return sqrt(-2.0 * log(u1)) * cos(6.283185307179586 * u2);
+}
