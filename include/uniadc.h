@@ -7,7 +7,7 @@
  *     uad_priors *pri = NULL;
  *     uad_dataset *ds = NULL;
  *     if (uad_priors_load(&pri, "priors.yaml") != UAD_OK ||
- *         uad_dataset_open(&ds, "mtd", pri, NULL) != UAD_OK) {
+ *         uad_dataset_open(&ds, "mtd", pri) != UAD_OK) {
  *         fprintf(stderr, "%s\n", uad_last_error());
  *         return 1;
  *     }
@@ -198,6 +198,109 @@ const char *uad_shape_name(unsigned shape_bit);
 const char *uad_size_name(unsigned size_bit);
 
 /* ------------------------------------------------------------------ */
+/* Datasets in MVTec AD layout                                         */
+/* ------------------------------------------------------------------ */
+
+/*
+ * root/train/good/*            normal training images
+ * root/test/good/*             normal test images (no masks)
+ * root/test/<category>/*       defect images
+ * root/ground_truth/<category>/<stem>_mask.png   their masks
+ * Image files: png, jpg, jpeg, tif, tiff, bmp in any letter case; hidden
+ * files (".x") and other extensions are ignored; order is byte-wise
+ * (strcmp) by file name.
+ */
+typedef enum uad_split { UAD_SPLIT_TRAIN = 0, UAD_SPLIT_TEST = 1 } uad_split;
+
+#define UAD_CLASS_COMBINED (-1) /* "combined": detection metrics only */
+#define UAD_CLASS_UNKNOWN (-2)  /* no priors were given               */
+
+typedef struct uad_sample {
+    const char *rel_path;  /* "test/crack/000.jpg", relative to root   */
+    const char *abs_path;  /* root joined with rel_path                */
+    const char *category;  /* "good" or the defect folder's name       */
+    const char *stem;      /* file name without extension              */
+    const char *mask_path; /* ground-truth file, NULL for good images  */
+    int class_id;          /* 0 good, 1..Y by the priors' order, or a
+                              UAD_CLASS_* value                        */
+} uad_sample;
+
+typedef struct uad_dataset uad_dataset;
+
+/* Scan root. With priors, every defect folder except "combined" must be a
+ * prior category and every prior category must have a folder (UAD_ERR_DATA
+ * otherwise). Fails when a folder is missing or holds no image ("no images
+ * found in DIR (accepted: ...)") or a defect image has no mask. Images are
+ * not decoded here: see uad_dataset_check. */
+uad_status uad_dataset_open(uad_dataset **out, const char *root,
+                            const uad_priors *priors);
+void uad_dataset_free(uad_dataset *ds);
+const char *uad_dataset_root(const uad_dataset *ds);
+size_t uad_dataset_count(const uad_dataset *ds, uad_split split);
+const uad_sample *uad_dataset_sample(const uad_dataset *ds, uad_split split,
+                                     size_t i);
+/* Test categories in folder order ("good" excluded). */
+size_t uad_dataset_n_categories(const uad_dataset *ds);
+const char *uad_dataset_category(const uad_dataset *ds, size_t i);
+
+typedef enum uad_setting {
+    UAD_SETTING_ALL = 0,  /* every test image evaluated (MVTec script)  */
+    UAD_SETTING_ZERO = 1, /* priors; first 2 of each defect folder held */
+    UAD_SETTING_FEW = 2   /* examples: first ka of each defect folder   */
+} uad_setting;
+
+#define UAD_KN_ALL (-1)
+
+typedef struct uad_protocol {
+    uad_setting setting;
+    int kn;  /* normal shots, or UAD_KN_ALL                          */
+    int ka;  /* examples per category (few-shot), 0 otherwise        */
+} uad_protocol;
+
+/* The few-shot protocol of SPEC section 2, computed by the library:
+ * normals = first kn of train/good; examples = first ka of each defect
+ * folder except combined; eval = the test set without the first 2 files
+ * of every defect folder (all test images with UAD_SETTING_ALL).
+ * Arrays point into the dataset; free with uad_support_free. */
+typedef struct uad_support {
+    const uad_sample **normals;
+    size_t n_normals;
+    const uad_sample **examples;
+    size_t n_examples;
+    const uad_sample **eval;
+    size_t n_eval;
+} uad_support;
+
+uad_status uad_dataset_support(uad_support *out, const uad_dataset *ds,
+                               const uad_protocol *proto);
+void uad_support_free(uad_support *sup);
+
+/* A binary mask (1 = anomalous: any non-zero pixel), w x h bytes. Warns
+ * when the file holds more than two distinct values or is a JPEG. */
+typedef struct uad_mask {
+    int w, h;
+    uint8_t *data;
+} uad_mask;
+uad_status uad_mask_load(uad_mask *out, const char *path,
+                         const uad_image_params *p);
+void uad_mask_free(uad_mask *m);
+
+/* Decode every image and mask of the dataset, checking that each mask has
+ * its image's size. All failures are listed at once in the error message
+ * (one per line); returns the first failure's status. Optional stats. */
+typedef struct uad_dataset_stats {
+    size_t n_images, n_masks;
+    int min_w, max_w, min_h, max_h;
+    int channels_seen;    /* bit set: 1 << src_channels                */
+    int depths_seen;      /* bit set: 1 << bit_depth (<= 16), 32: float */
+    double mask_frac_min, mask_frac_mean, mask_frac_max; /* anomalous area */
+    size_t n_empty_masks;
+    size_t n_warnings;
+} uad_dataset_stats;
+uad_status uad_dataset_check(const uad_dataset *ds, const uad_image_params *p,
+                             uad_dataset_stats *stats);
+
+/* ------------------------------------------------------------------ */
 /* safetensors                                                         */
 /* ------------------------------------------------------------------ */
 
@@ -285,6 +388,14 @@ int uad_accuracy(const uint64_t *conf, int ncls, double *out);
 /* Mean over classes of TP / (TP + FP + FN), classes whose union is empty
  * are left out of the mean (a warning names them); 0 (NaN) if all are. */
 int uad_miou(const uint64_t *conf, int ncls, double *out);
+
+/* ------------------------------------------------------------------ */
+/* Anomaly synthesis (SPEC sections 3-5)                               */
+/* ------------------------------------------------------------------ */
+
+/* ------------------------------------------------------------------ */
+/* Tensors and the multi-task discriminator (SPEC sections 6-8)        */
+/* ------------------------------------------------------------------ */
 
 #ifdef __cplusplus
 }
