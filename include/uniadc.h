@@ -202,9 +202,9 @@ const char *uad_size_name(unsigned size_bit);
 /* ------------------------------------------------------------------ */
 
 /*
- * root/train/good/*            normal training images
- * root/test/good/*             normal test images (no masks)
- * root/test/<category>/*       defect images
+ * root/train/good/...          normal training images
+ * root/test/good/...           normal test images (no masks)
+ * root/test/<category>/...     defect images
  * root/ground_truth/<category>/<stem>_mask.png   their masks
  * Image files: png, jpg, jpeg, tif, tiff, bmp in any letter case; hidden
  * files (".x") and other extensions are ignored; order is byte-wise
