@@ -1,0 +1,155 @@
+/* nn.h - the compute core: forward and backward kernels (not installed).
+ *
+ * Layout: row-major, PyTorch order. Images and feature maps are (N, C, H, W)
+ * and HW = H * W; sequences are (T, C) with T tokens. Weights follow
+ * PyTorch's shapes: linear (OC, C), conv (OC, C, k, k), so a state dict
+ * exported from PyTorch maps one to one.
+ *
+ * Conventions (llm.c style): outputs first, then const inputs, then
+ * sizes. A backward takes the forward's inputs and the output gradient
+ * `dout` and ACCUMULATES (+=) into the gradients dinp, dweight, dbias
+ * (any of which may be NULL when not needed), so a tensor feeding several
+ * consumers sums their gradients; callers zero gradients once per step.
+ * Kernels never allocate per call in hot loops; scratch comes from the
+ * caller or from primitives cached at first use.
+ * Shape mismatches are programming errors (UAD_ASSERT), never statuses.
+ */
+#ifndef UAD_NN_H
+#define UAD_NN_H
+
+#include <stddef.h>
+
+/* Number of threads kernels may use (default: online CPUs). */
+void nn_set_threads(int n);
+int nn_threads(void);
+
+/* Compute precision of matmul and convolution: f32, or bf16 inputs with
+ * f32 accumulation (oneDNN). Weights and activations stay f32 in memory. */
+typedef enum { NN_F32 = 0, NN_BF16 = 1 } nn_precision;
+void nn_set_precision(nn_precision p);
+
+/* ---- matmul and linear ---- */
+
+/* out(M, N) = a(M, K) @ b(K, N) (+ out if accumulate). */
+void nn_matmul(float *out, const float *a, const float *b, int M, int K,
+               int N, int accumulate);
+/* out(M, N) = a(M, K) @ b(N, K)^T (+ out if accumulate). */
+void nn_matmul_bt(float *out, const float *a, const float *b, int M, int K,
+                  int N, int accumulate);
+/* out(M, N) = a(K, M)^T @ b(K, N) (+ out if accumulate). */
+void nn_matmul_at(float *out, const float *a, const float *b, int M, int K,
+                  int N, int accumulate);
+
+/* out(T, OC) = inp(T, C) @ weight(OC, C)^T + bias(OC); bias may be NULL. */
+void nn_linear_forward(float *out, const float *inp, const float *weight,
+                       const float *bias, int T, int C, int OC);
+void nn_linear_backward(float *dinp, float *dweight, float *dbias,
+                        const float *dout, const float *inp,
+                        const float *weight, int T, int C, int OC);
+
+/* ---- convolution, stride 1, zero padding k/2, k odd (1 or 3) ---- */
+
+/* out(N, OC, H, W) = conv(inp(N, C, H, W), weight(OC, C, k, k)) + bias. */
+void nn_conv2d_forward(float *out, const float *inp, const float *weight,
+                       const float *bias, int N, int C, int H, int W,
+                       int OC, int k);
+void nn_conv2d_backward(float *dinp, float *dweight, float *dbias,
+                        const float *dout, const float *inp,
+                        const float *weight, int N, int C, int H, int W,
+                        int OC, int k);
+
+/* ---- batch norm over (N, H, W) per channel ---- */
+
+/* Training mode: batch statistics; saves mean(C) and rstd(C) for the
+ * backward and updates running stats (PyTorch: unbiased var, momentum). */
+void nn_batchnorm_forward_train(float *out, float *mean, float *rstd,
+                                float *running_mean, float *running_var,
+                                const float *inp, const float *gamma,
+                                const float *beta, int N, int C, int HW,
+                                float momentum, float eps);
+void nn_batchnorm_forward_eval(float *out, const float *inp,
+                               const float *gamma, const float *beta,
+                               const float *running_mean,
+                               const float *running_var, int N, int C,
+                               int HW, float eps);
+void nn_batchnorm_backward(float *dinp, float *dgamma, float *dbeta,
+                           const float *dout, const float *inp,
+                           const float *mean, const float *rstd,
+                           const float *gamma, int N, int C, int HW);
+
+/* ---- elementwise ---- */
+
+void nn_relu_forward(float *out, const float *inp, size_t n);
+/* Uses the forward OUTPUT (or input: same sign) to gate dout. */
+void nn_relu_backward(float *dinp, const float *dout, const float *out,
+                      size_t n);
+void nn_add_forward(float *out, const float *a, const float *b, size_t n);
+void nn_sigmoid_forward(float *out, const float *inp, size_t n);
+/* GELU (erf form) and quick-GELU x * sigmoid(1.702 x), for the ViT ports. */
+void nn_gelu_forward(float *out, const float *inp, size_t n);
+void nn_gelu_backward(float *dinp, const float *dout, const float *inp,
+                      size_t n);
+
+/* ---- resizing (PyTorch bilinear, align_corners=False) ---- */
+
+/* out(NC, OH, OW) from inp(NC, H, W). */
+void nn_resize_bilinear_forward(float *out, const float *inp, int NC,
+                                int H, int W, int OH, int OW);
+void nn_resize_bilinear_backward(float *dinp, const float *dout, int NC,
+                                 int H, int W, int OH, int OW);
+
+/* ---- normalisation ---- */
+
+/* Per pixel L2 normalisation over channels: out = x / max(|x|, eps);
+ * saves norm(N, HW) for the backward. */
+void nn_l2norm_forward(float *out, float *norm, const float *inp, int N,
+                       int C, int HW, float eps);
+void nn_l2norm_backward(float *dinp, const float *dout, const float *out,
+                        const float *norm, int N, int C, int HW);
+/* Layer norm over the last dim of (T, C); saves mean(T), rstd(T). */
+void nn_layernorm_forward(float *out, float *mean, float *rstd,
+                          const float *inp, const float *weight,
+                          const float *bias, int T, int C, float eps);
+void nn_layernorm_backward(float *dinp, float *dweight, float *dbias,
+                           const float *dout, const float *inp,
+                           const float *mean, const float *rstd,
+                           const float *weight, int T, int C);
+
+/* ---- the discriminator head and losses (SPEC section 6) ---- */
+
+/* logits(N, Y, HW) = <f(N, C, HW), g(Y, C)> / eps; f and g already
+ * L2-normalised. Backward also gives deps (a scalar, accumulated). */
+void nn_cosine_logits_forward(float *logits, const float *f,
+                              const float *g, float eps, int N, int C,
+                              int HW, int Y);
+void nn_cosine_logits_backward(float *df, float *dg, float *deps,
+                               const float *dlogits, const float *f,
+                               const float *g, float eps, int N, int C,
+                               int HW, int Y);
+
+/* Detection map S_d = mean over Y of sigmoid(logits); (N, HW).
+ * Loss on S_d vs binary target(N, HW): focal (gamma) + Dice, both
+ * averaged as in the reference; returns the loss, writes dS(N, HW). */
+float nn_focal_loss(float *dpred, const float *pred, const float *target,
+                    size_t n, float gamma);
+float nn_dice_loss(float *dpred, const float *pred, const float *target,
+                   size_t n);
+/* Cross-entropy over Y classes of logits(N, Y, HW) against labels(N, HW)
+ * in 1..Y; label 0 pixels are ignored. Mean over counted pixels (0 when
+ * none). Writes (not accumulates) dlogits, scaled by `scale`. */
+float nn_cross_entropy(float *dlogits, const float *logits,
+                       const unsigned char *labels, int N, int Y, int HW,
+                       float scale);
+
+/* ---- optimiser ---- */
+
+/* AdamW step over a flat parameter block (PyTorch's AdamW: decoupled
+ * weight decay lr * wd * p, bias-corrected moments). step starts at 1. */
+void nn_adamw_step(float *param, const float *grad, float *m, float *v,
+                   size_t n, float lr, float beta1, float beta2, float eps,
+                   float weight_decay, int step);
+/* L2 norm of a gradient block (for clipping). */
+double nn_sum_squares(const float *x, size_t n);
+void nn_scale(float *x, size_t n, float s);
+
+#endif /* UAD_NN_H */
