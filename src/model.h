@@ -142,6 +142,11 @@ uad_status uad_model_prepare(float *dst, const uad_model *m,
 /* Forward through necks, fusion and head; fills a->logit_s, and when
  * full != 0 also logit/prob/det at S x S. */
 void uad_model_forward(uad_acts *a, const uad_model *m, int n, int full);
+/* Loss of a batch after a full forward, labels lab (n, S^2) with class
+ * ids on anomalous pixels; writes its gradient to a->glogit. target is
+ * (n, S^2) scratch. (train.c) */
+float uad_model_loss(uad_acts *a, const uad_model *m, const uint8_t *lab,
+                     float *target, int n, float ce_weight);
 /* Backward from a->glogit (n, Y, S^2) into grad (arena-shaped). */
 void uad_model_backward(uad_model *m, float *grad, uad_acts *a, int n);
 

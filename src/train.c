@@ -140,9 +140,8 @@ static void load_slot(uad_acts *a, uint8_t *lab, const prepared *d,
 /* Loss of the batch in a (forward done) and its gradient into a->glogit:
  * focal(gamma 2) + Dice on S_d against the binary mask, plus ce_weight x
  * cross-entropy over the Y logits at anomalous pixels (SPEC section 6). */
-static float loss_and_grad(uad_acts *a, const uad_model *m,
-                           const uint8_t *lab, float *target, int n,
-                           float ce_weight) {
+float uad_model_loss(uad_acts *a, const uad_model *m, const uint8_t *lab,
+                     float *target, int n, float ce_weight) {
     int Y = m->n_cat;
     size_t S2 = (size_t)m->size * m->size, cnt = (size_t)n * S2;
     for (size_t k = 0; k < cnt; k++) target[k] = lab[k] ? 1.0f : 0.0f;
@@ -227,7 +226,7 @@ static float train_step(uad_model *m, trainer *t, const prepared *d,
         load_slot(&t->a, t->lab, d, t->idx[b], b, m->size, tf);
     }
     uad_model_forward(&t->a, m, B, 1);
-    float loss = loss_and_grad(&t->a, m, t->lab, t->target, B, p->ce_weight);
+    float loss = uad_model_loss(&t->a, m, t->lab, t->target, B, p->ce_weight);
     memset(t->grad, 0, m->n_arena * sizeof(float));
     uad_model_backward(m, t->grad, &t->a, B);
     if (p->clip > 0) clip_grads(m, t->grad, p->clip);
