@@ -42,6 +42,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -388,6 +389,77 @@ int uad_accuracy(const uint64_t *conf, int ncls, double *out);
 /* Mean over classes of TP / (TP + FP + FN), classes whose union is empty
  * are left out of the mean (a warning names them); 0 (NaN) if all are. */
 int uad_miou(const uint64_t *conf, int ncls, double *out);
+
+/* ------------------------------------------------------------------ */
+/* Evaluation of predictions against a dataset's ground truth          */
+/* ------------------------------------------------------------------ */
+
+/* Fractions in [0, 1]; NaN means undefined or not computable from what
+ * was given (written as null in JSON, never as 0 or 0.5). */
+typedef struct uad_metrics {
+    double i_auroc, p_auroc, aupro, acc, miou;
+    size_t n_images;     /* images scored                               */
+    size_t n_normal;     /* of which normal                             */
+    size_t n_anomalous;  /* of which with an anomalous pixel            */
+    size_t n_classified; /* images counted for acc (combined excluded)  */
+    uint64_t n_pixels;   /* pixels scored, at mask resolution           */
+} uad_metrics;
+
+typedef struct uad_eval_params {
+    uad_protocol protocol; /* which test images are evaluated (SPEC 2) */
+    double fpr_limit;      /* AUPRO integration limit, default 0.3      */
+    int top_k;             /* image score without a given one: mean of
+                              the map's top_k values, default 100      */
+    uad_image_params image;
+} uad_eval_params;
+uad_eval_params uad_eval_default_params(void);
+
+/* One image's prediction. The map (S_d) may have any size: it is resized
+ * bilinearly to the ground truth's size. */
+typedef struct uad_prediction {
+    const float *map;         /* map_h x map_w scores                  */
+    int map_w, map_h;
+    double score;             /* I_d, or NaN: mean of top_k map values */
+    const uint8_t *class_map; /* cls_h x cls_w ids 0..Y, or NULL       */
+    int cls_w, cls_h;         /* resized nearest to the ground truth   */
+} uad_prediction;
+
+/* Per category c (folder order): detection metrics over test/good plus
+ * test/c; acc = share of test/c images classified c; miou = IoU of class
+ * c over every evaluated pixel. `overall` pools all evaluated images. */
+typedef struct uad_eval_result {
+    uad_metrics overall;
+    size_t n_categories;
+    char **categories;
+    uad_metrics *per_category;
+    int n_classes;                /* Y + 1 (0 = normal)                 */
+    uint64_t *image_confusion;    /* [true * n_classes + predicted]     */
+    int has_classes;              /* class maps were given              */
+    uad_eval_params params;
+} uad_eval_result;
+
+/* Score preds[i] for samples[i] (usually a uad_support's eval list).
+ * priors may be NULL (then acc and miou are NaN). */
+uad_status uad_eval_predictions(uad_eval_result **out,
+                                const uad_dataset *ds,
+                                const uad_priors *priors,
+                                const uad_sample *const *samples,
+                                const uad_prediction *preds, size_t n,
+                                const uad_eval_params *p);
+/* Score files: maps_dir/<category>/<stem>.tiff (float TIFF, any size),
+ * optional maps_dir/scores.csv ("path,score", path relative to the
+ * dataset root), optional class_maps_dir/<category>/<stem>.png (8-bit
+ * ids; needs priors). Every missing or bad file is reported at once,
+ * before any metric is computed. */
+uad_status uad_eval_dirs(uad_eval_result **out, const uad_dataset *ds,
+                         const uad_priors *priors, const char *maps_dir,
+                         const char *class_maps_dir,
+                         const uad_eval_params *p);
+/* JSON: {"metrics": {...}, "per_category": {...}, "counts": ...}. */
+uad_status uad_eval_write_json(const uad_eval_result *r, const char *path);
+/* Markdown table in percent with two decimals ("-" for undefined). */
+void uad_eval_print_markdown(const uad_eval_result *r, FILE *fp);
+void uad_eval_free(uad_eval_result *r);
 
 /* ------------------------------------------------------------------ */
 /* Anomaly synthesis (SPEC sections 3-5)                               */

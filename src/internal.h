@@ -93,6 +93,20 @@ char *uad_path_join(const char *a, const char *b);
  * call is not used: writes into ext, at most n bytes). */
 void uad_path_ext(const char *path, char *ext, size_t n);
 
+/* ---- collecting failures ------------------------------------------ */
+
+/* Bad input is reported all at once: add each failure's message (the
+ * current uad_last_error()) and finish with one error listing them. */
+typedef struct uad_problems {
+    char *text;
+    size_t len, cap, count;
+    uad_status first;
+} uad_problems;
+void uad_problems_add(uad_problems *pl, uad_status st);
+/* UAD_OK when empty; else fails with "N <what>:" and one line each (the
+ * first 50), returning the first failure's status. Frees the list. */
+uad_status uad_problems_finish(uad_problems *pl, const char *what);
+
 /* ---- random numbers ------------------------------------------------ */
 
 /* xoshiro256** seeded by splitmix64: every random choice in the library
