@@ -430,20 +430,17 @@ static size_t count_distinct(const float *v, size_t n, size_t stop) {
     return k;
 }
 
-uad_status uad_mask_load(uad_mask *out, const char *path,
-                         const uad_image_params *p) {
+uad_status uad_mask_load_flags(uad_mask *out, const char *path,
+                               const uad_image_params *p, int *flags) {
     memset(out, 0, sizeof *out);
+    *flags = 0;
     uad_image img;
     uad_status st = uad_image_load(&img, path, p);
     if (st != UAD_OK) return st;
     size_t plane = (size_t)img.w * (size_t)img.h;
-    if (!strcmp(img.format, "jpeg"))
-        UAD_WARN("%s: mask stored as JPEG; compression noise may mark "
-                 "extra pixels as anomalous (any non-zero value counts)",
-                 path);
+    if (!strcmp(img.format, "jpeg")) *flags |= UAD_MASKF_JPEG;
     else if (count_distinct(img.data, plane * (size_t)img.c, 3) > 2)
-        UAD_WARN("%s: mask has more than two distinct values; every "
-                 "non-zero pixel counts as anomalous", path);
+        *flags |= UAD_MASKF_MULTI;
     out->data = uad_malloc(plane);
     if (!out->data) {
         uad_image_free(&img);
@@ -459,6 +456,37 @@ uad_status uad_mask_load(uad_mask *out, const char *path,
     out->h = img.h;
     uad_image_free(&img);
     return UAD_OK;
+}
+
+uad_status uad_mask_load(uad_mask *out, const char *path,
+                         const uad_image_params *p) {
+    int flags;
+    uad_status st = uad_mask_load_flags(out, path, p, &flags);
+    if (flags & UAD_MASKF_JPEG)
+        UAD_WARN("%s: mask stored as JPEG; compression noise may mark "
+                 "extra pixels as anomalous (any non-zero value counts)",
+                 path);
+    if (flags & UAD_MASKF_MULTI)
+        UAD_WARN("%s: mask has more than two distinct values; every "
+                 "non-zero pixel counts as anomalous", path);
+    return st;
+}
+
+void uad_warn_group_add(uad_warn_group *g, const char *path) {
+    if (g->count < 3)
+        snprintf(g->first[g->count], sizeof g->first[0], "%s", path);
+    g->count++;
+    UAD_INFO("%s", path);
+}
+
+void uad_warn_group_flush(uad_warn_group *g, const char *what) {
+    if (g->count == 0) return;
+    size_t k = g->count < 3 ? g->count : 3;
+    UAD_WARN("%zu %s (e.g. %s%s%s%s%s%s; --verbose lists every file)",
+             g->count, what, g->first[0], k > 1 ? ", " : "",
+             k > 1 ? g->first[1] : "", k > 2 ? ", " : "",
+             k > 2 ? g->first[2] : "", g->count > 3 ? ", ..." : "");
+    memset(g, 0, sizeof *g);
 }
 
 void uad_mask_free(uad_mask *m) {
@@ -484,8 +512,8 @@ static void stats_image(uad_dataset_stats *s, const uad_image *img) {
         s->depths_seen |= (int)(1u << (img->bit_depth & 31));
 }
 
-static void stats_mask(uad_dataset_stats *s, const uad_mask *m,
-                       const char *path) {
+/* Returns true for an empty mask. */
+static bool stats_mask(uad_dataset_stats *s, const uad_mask *m) {
     size_t n = (size_t)m->w * (size_t)m->h, on = 0;
     for (size_t i = 0; i < n; i++) on += m->data[i];
     double f = n ? (double)on / (double)n : 0;
@@ -494,15 +522,19 @@ static void stats_mask(uad_dataset_stats *s, const uad_mask *m,
     if (f > s->mask_frac_max) s->mask_frac_max = f;
     s->mask_frac_mean += f; /* divided by n_masks at the end */
     s->n_masks++;
-    if (on == 0) {
-        s->n_empty_masks++;
-        UAD_WARN("%s: mask has no anomalous pixel", path);
-    }
+    s->n_empty_masks += on == 0;
+    return on == 0;
 }
 
 /* Decode one sample (and its mask), recording problems. */
+/* Repeated mask findings, reported once per kind by uad_dataset_check. */
+typedef struct {
+    uad_warn_group multi, jpeg, empty;
+} mask_warnings;
+
 static void check_sample(uad_problems *pl, uad_dataset_stats *s,
-                         const uad_sample *smp, const uad_image_params *p) {
+                         mask_warnings *mw, const uad_sample *smp,
+                         const uad_image_params *p) {
     uad_image img;
     uad_status st = uad_image_load(&img, smp->abs_path, p);
     if (st != UAD_OK) {
@@ -512,7 +544,12 @@ static void check_sample(uad_problems *pl, uad_dataset_stats *s,
     stats_image(s, &img);
     if (smp->mask_path) {
         uad_mask m;
-        st = uad_mask_load(&m, smp->mask_path, p);
+        int flags = 0;
+        st = uad_mask_load_flags(&m, smp->mask_path, p, &flags);
+        if (flags & UAD_MASKF_MULTI) uad_warn_group_add(&mw->multi,
+                                                        smp->mask_path);
+        if (flags & UAD_MASKF_JPEG) uad_warn_group_add(&mw->jpeg,
+                                                       smp->mask_path);
         if (st != UAD_OK) {
             uad_problems_add(pl, st);
         } else if (m.w != img.w || m.h != img.h) {
@@ -521,7 +558,8 @@ static void check_sample(uad_problems *pl, uad_dataset_stats *s,
                      smp->abs_path, img.w, img.h, smp->mask_path, m.w, m.h);
             uad_problems_add(pl, UAD_ERR_DATA);
         } else {
-            stats_mask(s, &m, smp->mask_path);
+            if (stats_mask(s, &m)) uad_warn_group_add(&mw->empty,
+                                                      smp->mask_path);
         }
         uad_mask_free(&m);
     }
@@ -535,14 +573,23 @@ uad_status uad_dataset_check(const uad_dataset *ds, const uad_image_params *p,
     memset(s, 0, sizeof *s);
     size_t warn0 = uad_log_warning_count();
     uad_problems pl = {0};
+    mask_warnings mw;
+    memset(&mw, 0, sizeof mw);
     size_t total = ds->count[0] + ds->count[1], done = 0;
     for (int split = 0; split < 2; split++) {
         for (size_t i = 0; i < ds->count[split]; i++) {
-            check_sample(&pl, s, &ds->samples[split][i], p);
+            check_sample(&pl, s, &mw, &ds->samples[split][i], p);
             uad_progress("checking images", ++done, total);
         }
     }
     if (s->n_masks) s->mask_frac_mean /= (double)s->n_masks;
+    uad_warn_group_flush(&mw.multi, "masks have more than two distinct "
+                         "values; every non-zero pixel counts as anomalous");
+    uad_warn_group_flush(&mw.jpeg, "masks are stored as JPEG; compression "
+                         "noise may mark extra pixels as anomalous");
+    uad_warn_group_flush(&mw.empty, "masks of defect images have no "
+                         "anomalous pixel; these images count as normal "
+                         "for detection metrics");
     s->n_warnings = uad_log_warning_count() - warn0;
     return uad_problems_finish(&pl, "file(s) failed to load");
 }

@@ -84,7 +84,7 @@ static int category_index(const uad_dataset *ds, const char *cat) {
  * image's size for a normal image. The image is always decoded so that a
  * mask of the wrong size is caught. */
 static uad_status load_gt(eval_item *it, const uad_sample *s,
-                          const uad_image_params *ip) {
+                          const uad_image_params *ip, uad_warn_group *wg) {
     uad_image img;
     uad_status st = uad_image_load(&img, s->abs_path, ip);
     if (st != UAD_OK) return st;
@@ -98,7 +98,10 @@ static uad_status load_gt(eval_item *it, const uad_sample *s,
         return it->gt ? UAD_OK : UAD_ERR_NOMEM;
     }
     uad_mask m;
-    if ((st = uad_mask_load(&m, s->mask_path, ip)) != UAD_OK) return st;
+    int flags = 0;
+    st = uad_mask_load_flags(&m, s->mask_path, ip, &flags);
+    if (flags) uad_warn_group_add(wg, s->mask_path);
+    if (st != UAD_OK) return st;
     if (m.w != w || m.h != h) {
         uad_mask_free(&m);
         return uad_fail(UAD_ERR_DATA,
@@ -181,13 +184,14 @@ static uad_status compute_metrics(uad_metrics *m, const eval_item *it,
     }
     m->n_images = k;
     m->n_normal = k - m->n_anomalous;
-    uad_auroc(scores, labels, k, &m->i_auroc);
-    uad_pixel_auroc(pairs, k, &m->p_auroc);
-    uad_aupro(pairs, k, p->fpr_limit, &m->aupro);
+    /* -1 is bad input (a NaN score, say): the message says which. */
+    bool bad = uad_auroc(scores, labels, k, &m->i_auroc) < 0 ||
+               uad_pixel_auroc(pairs, k, &m->p_auroc) < 0 ||
+               uad_aupro(pairs, k, p->fpr_limit, &m->aupro) < 0;
     free(scores);
     free(labels);
     free(pairs);
-    return UAD_OK;
+    return bad ? UAD_ERR_DATA : UAD_OK;
 }
 
 /* Image and pixel confusion matrices over classified items (combined
@@ -285,11 +289,12 @@ static uad_status all_metrics(uad_eval_result *r, const eval_item *it,
 /* Ground truth and prediction of samples[i] into it[i]. */
 static uad_status eval_one(eval_item *it, uad_eval_result *r,
                            const uad_dataset *ds, const uad_priors *pri,
-                           const uad_sample *s, const uad_prediction *pr) {
+                           const uad_sample *s, const uad_prediction *pr,
+                           uad_warn_group *wg) {
     it->true_class = pri ? s->class_id : UAD_CLASS_UNKNOWN;
     it->cat = strcmp(s->category, "good") ? category_index(ds, s->category)
                                           : -1;
-    uad_status st = load_gt(it, s, &r->params.image);
+    uad_status st = load_gt(it, s, &r->params.image, wg);
     if (st == UAD_OK)
         st = fit_prediction(it, pr, r->n_classes, r->params.top_k,
                             s->rel_path);
@@ -303,7 +308,11 @@ static uad_status eval_one(eval_item *it, uad_eval_result *r,
 /* Metrics once every item is in; frees the items; *out on success. */
 static uad_status finish(uad_eval_result **out, uad_eval_result *r,
                          eval_item *it, size_t n, const uad_dataset *ds,
-                         const uad_priors *pri, uad_status st) {
+                         const uad_priors *pri, uad_status st,
+                         uad_warn_group *wg) {
+    uad_warn_group_flush(wg, "masks have more than two distinct values or "
+                         "are JPEGs; every non-zero pixel counts as "
+                         "anomalous");
     if (st == UAD_OK) st = all_metrics(r, it, n, ds, pri);
     items_free(it, n);
     if (st != UAD_OK) {
@@ -329,11 +338,12 @@ uad_status uad_eval_predictions(uad_eval_result **out,
         return UAD_ERR_NOMEM;
     }
     uad_status st = UAD_OK;
+    uad_warn_group wg = {0};
     for (size_t i = 0; st == UAD_OK && i < n; i++) {
-        st = eval_one(&it[i], r, ds, priors, samples[i], &preds[i]);
+        st = eval_one(&it[i], r, ds, priors, samples[i], &preds[i], &wg);
         uad_progress("evaluating", i + 1, n);
     }
-    return finish(out, r, it, n, ds, priors, st);
+    return finish(out, r, it, n, ds, priors, st, &wg);
 }
 
 void uad_eval_free(uad_eval_result *r) {
@@ -484,7 +494,8 @@ static uad_status class_ids(uint8_t **out, const uad_image *img,
 static uad_status eval_files(eval_item *it, uad_eval_result *r,
                              const uad_dataset *ds, const uad_priors *pri,
                              const uad_sample *s, const char *maps,
-                             const char *cls, const score_table *t) {
+                             const char *cls, const score_table *t,
+                             uad_warn_group *wg) {
     char *mp = result_path(maps, s, ".tiff");
     char *cp = cls ? result_path(cls, s, ".png") : NULL;
     uad_image map = {0}, cimg = {0};
@@ -501,7 +512,7 @@ static uad_status eval_files(eval_item *it, uad_eval_result *r,
                              .map_h = map.h, .score = scores_find(t,
                              s->rel_path), .class_map = ids,
                              .cls_w = cimg.w, .cls_h = cimg.h};
-        st = eval_one(it, r, ds, pri, s, &pr);
+        st = eval_one(it, r, ds, pri, s, &pr, wg);
     }
     uad_image_free(&map);
     uad_image_free(&cimg);
@@ -530,9 +541,10 @@ uad_status uad_eval_dirs(uad_eval_result **out, const uad_dataset *ds,
                       : NULL;
     if (st == UAD_OK && !it) st = UAD_ERR_NOMEM;
     uad_problems pl = {0};
+    uad_warn_group wg = {0};
     for (size_t i = 0; st == UAD_OK && i < sup.n_eval; i++) {
         uad_status e = eval_files(&it[i], r, ds, priors, sup.eval[i],
-                                  maps_dir, class_maps_dir, &t);
+                                  maps_dir, class_maps_dir, &t, &wg);
         if (e != UAD_OK) uad_problems_add(&pl, e);
         uad_progress("loading maps", i + 1, sup.n_eval);
     }
@@ -541,7 +553,7 @@ uad_status uad_eval_dirs(uad_eval_result **out, const uad_dataset *ds,
     uad_support_free(&sup);
     scores_free(&t);
     if (!r) return st;
-    return finish(out, r, it, n, ds, priors, st);
+    return finish(out, r, it, n, ds, priors, st, &wg);
 }
 
 /* ---- reports ------------------------------------------------------- */
