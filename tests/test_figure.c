@@ -47,8 +47,8 @@ static void test_pngs(void) {
     size_t pl = (size_t)img.w * img.h;
     int red = 0;
     for (int y0 = 440; y0 < 460; y0++)
-        red += img.data[(size_t)y0 * img.w + 61] > 0.8f &&
-               img.data[pl + (size_t)y0 * img.w + 61] < 0.3f;
+        red += img.data[(size_t)y0 * img.w + 60] > 0.8f &&
+               img.data[pl + (size_t)y0 * img.w + 60] < 0.3f;
     CHECK(red > 0);
     uad_image_free(&img);
     uad_image t;
