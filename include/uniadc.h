@@ -416,13 +416,13 @@ uad_eval_params uad_eval_default_params(void);
 
 /* One image's prediction. The map (S_d) may have any size: it is resized
  * bilinearly to the ground truth's size. */
-typedef struct uad_prediction {
+typedef struct uad_eval_input {
     const float *map;         /* map_h x map_w scores                  */
     int map_w, map_h;
     double score;             /* I_d, or NaN: mean of top_k map values */
     const uint8_t *class_map; /* cls_h x cls_w ids 0..Y, or NULL       */
     int cls_w, cls_h;         /* resized nearest to the ground truth   */
-} uad_prediction;
+} uad_eval_input;
 
 /* Per category c (folder order): detection metrics over test/good plus
  * test/c; acc = share of test/c images classified c; miou = IoU of class
@@ -444,7 +444,7 @@ uad_status uad_eval_predictions(uad_eval_result **out,
                                 const uad_dataset *ds,
                                 const uad_priors *priors,
                                 const uad_sample *const *samples,
-                                const uad_prediction *preds, size_t n,
+                                const uad_eval_input *preds, size_t n,
                                 const uad_eval_params *p);
 /* Score files: maps_dir/<category>/<stem>.tiff (float TIFF, any size),
  * optional maps_dir/scores.csv ("path,score", path relative to the

@@ -117,7 +117,7 @@ static uad_status load_gt(eval_item *it, const uad_sample *s,
 }
 
 /* Resize a prediction onto the item's ground-truth grid. */
-static uad_status fit_prediction(eval_item *it, const uad_prediction *pr,
+static uad_status fit_prediction(eval_item *it, const uad_eval_input *pr,
                                  int ncls, int top_k, const char *name) {
     if (!pr->map || pr->map_w < 1 || pr->map_h < 1)
         return uad_fail(UAD_ERR_DATA, "%s: empty anomaly map", name);
@@ -289,7 +289,7 @@ static uad_status all_metrics(uad_eval_result *r, const eval_item *it,
 /* Ground truth and prediction of samples[i] into it[i]. */
 static uad_status eval_one(eval_item *it, uad_eval_result *r,
                            const uad_dataset *ds, const uad_priors *pri,
-                           const uad_sample *s, const uad_prediction *pr,
+                           const uad_sample *s, const uad_eval_input *pr,
                            uad_warn_group *wg) {
     it->true_class = pri ? s->class_id : UAD_CLASS_UNKNOWN;
     it->cat = strcmp(s->category, "good") ? category_index(ds, s->category)
@@ -327,7 +327,7 @@ uad_status uad_eval_predictions(uad_eval_result **out,
                                 const uad_dataset *ds,
                                 const uad_priors *priors,
                                 const uad_sample *const *samples,
-                                const uad_prediction *preds, size_t n,
+                                const uad_eval_input *preds, size_t n,
                                 const uad_eval_params *p) {
     *out = NULL;
     uad_eval_result *r = result_new(ds, priors, p);
@@ -508,7 +508,7 @@ static uad_status eval_files(eval_item *it, uad_eval_result *r,
     if (st == UAD_OK && cp) st = uad_image_load(&cimg, cp, &r->params.image);
     if (st == UAD_OK && cp) st = class_ids(&ids, &cimg, cp);
     if (st == UAD_OK) {
-        uad_prediction pr = {.map = map.data, .map_w = map.w,
+        uad_eval_input pr = {.map = map.data, .map_w = map.w,
                              .map_h = map.h, .score = scores_find(t,
                              s->rel_path), .class_map = ids,
                              .cls_w = cimg.w, .cls_h = cimg.h};

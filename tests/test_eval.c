@@ -65,9 +65,9 @@ static void test_hand_worked(const uad_dataset *ds, const uad_priors *pri) {
     maps[3][7] = maps[3][8] = 1; /* dent: found, but classed crack */
     cls[3][7] = cls[3][8] = 1;
     double scores[4] = {0.1, 0.6, 0.5, 0.9};
-    uad_prediction pr[4];
+    uad_eval_input pr[4];
     for (int i = 0; i < 4; i++)
-        pr[i] = (uad_prediction){maps[i], W, H, scores[i], cls[i], W, H};
+        pr[i] = (uad_eval_input){maps[i], W, H, scores[i], cls[i], W, H};
     uad_eval_params p = uad_eval_default_params();
     uad_eval_result *r = NULL;
     CHECK(uad_eval_predictions(&r, ds, pri, smp, pr, 4, &p) == UAD_OK);
@@ -112,7 +112,7 @@ static void test_resize_and_topk(const uad_dataset *ds) {
         a[i] = 0.25f;
         b[i] = 0.75f;
     }
-    uad_prediction pr[2] = {{a, 12, 8, NAN, NULL, 0, 0},
+    uad_eval_input pr[2] = {{a, 12, 8, NAN, NULL, 0, 0},
                             {b, 12, 8, NAN, NULL, 0, 0}};
     uad_eval_params p = uad_eval_default_params();
     uad_eval_result *r = NULL;
