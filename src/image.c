@@ -228,8 +228,22 @@ static uad_status png_inner(uad_image *out, png_structp png, png_infop info,
     return UAD_OK;
 }
 
+static uint32_t be32(const uint8_t *p) {
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 |
+           p[3];
+}
+
 static uad_status decode_png(uad_image *out, const uint8_t *buf, size_t len,
                              const char *name, size_t max_pixels) {
+    /* The size limit from IHDR (always the first chunk) before libpng
+     * runs: libpng would read on to the first IDAT before reporting it. */
+    if (len >= 24 && memcmp(buf + 12, "IHDR", 4) == 0) {
+        size_t w = be32(buf + 16), h = be32(buf + 20), npix;
+        if (!uad_mul_size(&npix, w, h) || npix > max_pixels)
+            return uad_fail(UAD_ERR_LIMIT, "%s: image is %zu x %zu pixels, "
+                            "more than the limit of %zu pixels", name, w, h,
+                            max_pixels);
+    }
     png_ctx ctx = {.buf = buf, .len = len, .name = name};
     png_structp png = png_create_read_struct(PNG_LIBPNG_VER_STRING, &ctx,
                                              png_on_error, png_on_warning);
@@ -585,9 +599,47 @@ static uad_status decode_tiff(uad_image *out, const uint8_t *buf,
 /* ---- BMP (stb_image) ----------------------------------------------- */
 
 /* stb_image expands 8-bit palettes to RGB, so a BMP always gives c = 3. */
+static uint32_t le32(const uint8_t *p) {
+    return (uint32_t)p[3] << 24 | (uint32_t)p[2] << 16 | (uint32_t)p[1] << 8 |
+           p[0];
+}
+
+/* stb_image reads zeros past the end of a buffer, so a cut BMP would
+ * decode as if black: check the pixel array fits (uncompressed files). */
+static uad_status bmp_check_size(const uint8_t *b, size_t len,
+                                 const char *name) {
+    if (len < 30) return uad_fail(UAD_ERR_FORMAT, "%s: truncated BMP "
+                                  "header", name);
+    uint32_t hsize = le32(b + 14), comp = 0;
+    int64_t w, h;
+    unsigned bpp;
+    if (hsize == 12) {
+        w = b[18] | b[19] << 8;
+        h = b[20] | b[21] << 8;
+        bpp = b[24] | b[25] << 8;
+    } else {
+        if (len < 34) return uad_fail(UAD_ERR_FORMAT, "%s: truncated BMP "
+                                      "header", name);
+        w = (int32_t)le32(b + 18);
+        h = (int32_t)le32(b + 22);
+        bpp = b[28] | b[29] << 8;
+        comp = le32(b + 30);
+    }
+    if (comp == 1 || comp == 2 || w <= 0 || bpp == 0 || bpp > 32) return UAD_OK;
+    if (h < 0) h = -h;
+    uint64_t row = ((uint64_t)w * bpp + 31) / 32 * 4;
+    uint64_t need = le32(b + 10) + row * (uint64_t)h;
+    if (h > 0 && (row > UINT64_MAX / (uint64_t)h || need > len))
+        return uad_fail(UAD_ERR_FORMAT, "%s: truncated BMP data (%zu of "
+                        "%llu bytes)", name, len, (unsigned long long)need);
+    return UAD_OK;
+}
+
 static uad_status decode_bmp(uad_image *out, const uint8_t *buf, size_t len,
                              const char *name, size_t max_pixels) {
     int w, h, comp;
+    uad_status st0 = bmp_check_size(buf, len, name);
+    if (st0 != UAD_OK) return st0;
     if (len > INT32_MAX ||
         !stbi_info_from_memory(buf, (int)len, &w, &h, &comp))
         return uad_fail(UAD_ERR_FORMAT, "%s: corrupt BMP (%s)", name,
