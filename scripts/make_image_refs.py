@@ -72,15 +72,25 @@ def pack_row(samples, depth):
     return bytes(out)
 
 
-def write_png(name, w, h, depth, ctype, nch, fn, plte=None, trns=None):
+# Adam7 passes: (first x, first y, x step, y step).
+ADAM7 = [(0, 0, 8, 8), (4, 0, 8, 8), (0, 4, 4, 8), (2, 0, 4, 4),
+         (0, 2, 2, 4), (1, 0, 2, 2), (0, 1, 1, 2)]
+
+
+def write_png(name, w, h, depth, ctype, nch, fn, plte=None, trns=None,
+              interlace=False):
     """fn(x, y, ch) gives each stored sample (index for palettes)."""
     raw = b""
-    for y in range(h):
-        row = [fn(x, y, ch) for x in range(w) for ch in range(nch)]
-        raw += b"\0" + pack_row(row, depth)
+    for x0, y0, dx, dy in (ADAM7 if interlace else [(0, 0, 1, 1)]):
+        xs = range(x0, w, dx)
+        for y in range(y0, h, dy):
+            if len(xs) == 0:
+                break
+            row = [fn(x, y, ch) for x in xs for ch in range(nch)]
+            raw += b"\0" + pack_row(row, depth)
     data = b"\x89PNG\r\n\x1a\n"
     data += chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, depth, ctype,
-                                       0, 0, 0))
+                                       0, 0, int(interlace)))
     if plte is not None:
         data += chunk(b"PLTE", b"".join(bytes(c) for c in plte))
     if trns is not None:
@@ -185,6 +195,8 @@ def make_images():
     g16 = [0, 1, 257, 65535, 32768, 12345, 65534, 256]
     write_png("g16.png", 4, 2, 16, 0, 1, lambda x, y, ch: g16[y * 4 + x])
     write_png("rgb16.png", 3, 2, 16, 2, 3, pat16)
+    write_png("g8_adam7.png", 11, 9, 8, 0, 1, p8, interlace=True)
+    write_png("rgb16_adam7.png", 10, 9, 16, 2, 3, pat16, interlace=True)
     write_png("rgb8.png", 5, 4, 8, 2, 3, p8)
     write_png("ga8.png", 5, 3, 8, 4, 2,
               lambda x, y, ch: p8(x, y, 0) if ch == 0 else 7 * x)

@@ -77,6 +77,9 @@ static void test_png(void) {
     check_int_image("g8.png", 7, 5, 1, 8, 1, "png", p8_, 255.0);
     check_int_image("rgb8.png", 5, 4, 3, 8, 3, "png", p8_, 255.0);
     check_int_image("rgb16.png", 3, 2, 3, 16, 3, "png", pat16, 65535.0);
+    check_int_image("g8_adam7.png", 11, 9, 1, 8, 1, "png", p8_, 255.0);
+    check_int_image("rgb16_adam7.png", 10, 9, 3, 16, 3, "png", pat16,
+                    65535.0);
     /* Gray+alpha: one plane, alpha dropped. */
     check_int_image("ga8.png", 5, 3, 1, 8, 2, "png", gray0_, 255.0);
     check_int_image("ga16.png", 3, 3, 1, 16, 2, "png", g16_0, 65535.0);
