@@ -434,9 +434,16 @@ static int tiff_on_warning(TIFF *tif, void *user, const char *module,
     return 1;
 }
 
-static TIFFOpenOptions *tiff_options(tiff_mem *m) {
+/* max_pixels bounds libtiff's own buffers too: no legitimate strip or
+ * tile buffer exceeds 16 bytes (4 float samples) per allowed pixel. */
+static TIFFOpenOptions *tiff_options(tiff_mem *m, size_t max_pixels) {
     TIFFOpenOptions *o = TIFFOpenOptionsAlloc();
     if (!o) return NULL;
+    size_t cap;
+    if (!uad_mul_size(&cap, max_pixels, 16) || cap > (size_t)INT64_MAX)
+        cap = (size_t)INT64_MAX;
+    if (cap < ((size_t)64 << 20)) cap = (size_t)64 << 20;
+    TIFFOpenOptionsSetMaxSingleMemAlloc(o, (tmsize_t)cap);
     TIFFOpenOptionsSetErrorHandlerExtR(o, tiff_on_error, m);
     TIFFOpenOptionsSetWarningHandlerExtR(o, tiff_on_warning, m);
     return o;
@@ -540,7 +547,13 @@ static uad_status tiff_pixels(uad_image *out, TIFF *tif, tiff_mem *m,
         !uad_mul3_size(&need, bw, bh, per_px * (f->bps / 8)) ||
         need > (size_t)bsize)
         return tiff_fail(m, "bad TIFF strip or tile layout");
-    uint8_t *blk = uad_malloc((size_t)bsize);
+    /* Strips were clamped to the image above; a tile may overhang it, but
+     * not by more than a generous margin, so that a forged tile size
+     * cannot make us allocate far beyond the pixel limit. */
+    if (tiled && ((uint64_t)bw > (uint64_t)f->w + 1024 ||
+                  (uint64_t)bh > (uint64_t)f->h + 1024))
+        return tiff_fail(m, "TIFF tile much larger than the image");
+    uint8_t *blk = uad_malloc(need);
     if (!blk) return UAD_ERR_NOMEM;
     int planes = f->planar == PLANARCONFIG_SEPARATE ? out->c : 1;
     uad_status st = UAD_OK;
@@ -548,16 +561,19 @@ static uad_status tiff_pixels(uad_image *out, TIFF *tif, tiff_mem *m,
         for (uint32_t y0 = 0; y0 < f->h && st == UAD_OK; y0 += bh) {
             for (uint32_t x0 = 0; x0 < f->w; x0 += bw) {
                 tmsize_t got = tiled
-                    ? TIFFReadTile(tif, blk, x0, y0, 0, (uint16_t)s)
+                    ? TIFFReadEncodedTile(
+                          tif, TIFFComputeTile(tif, x0, y0, 0, (uint16_t)s),
+                          blk, (tmsize_t)need)
                     : TIFFReadEncodedStrip(
                           tif, TIFFComputeStrip(tif, y0, (uint16_t)s), blk,
-                          bsize);
+                          (tmsize_t)need);
                 if (got < 0) {
                     st = tiff_fail(m, "corrupt or truncated TIFF data");
                     break;
                 }
                 /* A short last strip holds fewer rows; pad it. */
-                if (got < bsize) memset(blk + got, 0, (size_t)(bsize - got));
+                if ((size_t)got < need)
+                    memset(blk + got, 0, need - (size_t)got);
                 tiff_block(out, blk, x0, y0, bw, bh, s, f);
             }
             if (y0 > UINT32_MAX - bh) break;
@@ -571,7 +587,7 @@ static uad_status decode_tiff(uad_image *out, const uint8_t *buf,
                               size_t len, const char *name,
                               size_t max_pixels) {
     tiff_mem m = {.buf = buf, .len = len, .name = name};
-    TIFFOpenOptions *opts = tiff_options(&m);
+    TIFFOpenOptions *opts = tiff_options(&m, max_pixels);
     if (!opts) return uad_fail(UAD_ERR_NOMEM, "%s: out of memory", name);
     TIFF *tif = TIFFClientOpenExt(name, "rm", (thandle_t)&m, tm_read,
                                   tm_write, tm_seek, tm_close, tm_size,
@@ -834,7 +850,7 @@ uad_status uad_image_write_tiff(const char *path, const uad_image *img) {
     char *tmp = uad_tmp_name(path);
     if (!tmp) return UAD_ERR_NOMEM;
     tiff_mem m = {.name = path};
-    TIFFOpenOptions *opts = tiff_options(&m);
+    TIFFOpenOptions *opts = tiff_options(&m, SIZE_MAX / 16);
     TIFF *tif = opts ? TIFFOpenExt(tmp, "w", opts) : NULL;
     TIFFOpenOptionsFree(opts);
     if (!tif) {
