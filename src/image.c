@@ -11,6 +11,7 @@
 #include "internal.h"
 
 #include <math.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <string.h>
 
@@ -76,12 +77,14 @@ static uad_status image_setup(uad_image *out, const char *name, size_t w,
     return UAD_OK;
 }
 
-/* 8-bit value v -> v / 255, the same float for every decoder. */
+/* 8-bit value v -> v / 255, the same float for every decoder; filled
+ * once (pthread_once: decoders may run on several threads). */
 static float g_u8[256];
-static void u8_table_init(void) {
-    if (g_u8[255] == 1.0f) return;
+static pthread_once_t g_u8_once = PTHREAD_ONCE_INIT;
+static void u8_table_fill(void) {
     for (int i = 0; i < 256; i++) g_u8[i] = (float)i / 255.0f;
 }
+static void u8_table_init(void) { pthread_once(&g_u8_once, u8_table_fill); }
 
 /* Interleaved 8-bit row (w pixels of `stride` samples) -> first `c`
  * samples of each pixel into the planes of out at row y. */
