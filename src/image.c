@@ -460,8 +460,13 @@ typedef struct tiff_fmt {
 } tiff_fmt;
 
 static uad_status tiff_fail(tiff_mem *m, const char *what) {
+    /* libtiff starts some messages with the file name: drop the repeat. */
+    const char *msg = m->msg;
+    size_t n = strlen(m->name);
+    if (strncmp(msg, m->name, n) == 0 && msg[n] == ':')
+        msg += n + (msg[n + 1] == ' ' ? 2 : 1);
     return uad_fail(UAD_ERR_FORMAT, "%s: %s%s%s", m->name, what,
-                    m->msg[0] ? ": " : "", m->msg);
+                    msg[0] ? ": " : "", msg);
 }
 
 static uad_status tiff_header(tiff_fmt *f, TIFF *tif, tiff_mem *m) {
