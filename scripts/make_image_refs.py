@@ -103,7 +103,7 @@ def write_png(name, w, h, depth, ctype, nch, fn, plte=None, trns=None,
 # ---- TIFF writer (little-endian, uncompressed) -------------------------
 
 def write_tiff(name, w, h, spp, bps, fmt, planar, fn, photo=None,
-               tile=None):
+               tile=None, ifd_first=False):
     """fmt: 1 uint, 3 float. planar: 1 contiguous, 2 separate.
     tile: (tw, th) for a tiled file, else one strip per plane."""
     dt = {(8, 1): "<u1", (16, 1): "<u2", (32, 3): "<f4"}[(bps, fmt)]
@@ -127,41 +127,49 @@ def write_tiff(name, w, h, spp, bps, fmt, planar, fn, photo=None,
                 t[:part.shape[0], :part.shape[1]] = part
                 chunks.append(t.tobytes())
     body = b"".join(chunks)
-    offs, pos = [], 8
-    for c in chunks:
-        offs.append(pos)
-        pos += len(c)
     if photo is None:
         photo = 2 if spp >= 3 else 1
-    tags = [(256, 4, [w]), (257, 4, [h]), (258, 3, [bps] * spp),
-            (259, 3, [1]), (262, 3, [photo]), (277, 3, [spp]),
-            (284, 3, [planar]), (339, 3, [fmt] * spp)]
-    if tile is None:
-        tags += [(273, 4, offs), (278, 4, [h]),
-                 (279, 4, [len(c) for c in chunks])]
-    else:
-        tags += [(322, 4, [tile[0]]), (323, 4, [tile[1]]),
-                 (324, 4, offs), (325, 4, [len(c) for c in chunks])]
-    if spp in (2, 4):
-        tags.append((338, 3, [2]))  # unassociated alpha
-    tags.sort()
-    ifd_pos = pos + (pos & 1)
-    extra_pos = ifd_pos + 2 + 12 * len(tags) + 4
-    ifd, extra = b"", b""
-    for tag, typ, vals in tags:
-        size = 2 if typ == 3 else 4
-        packed = b"".join(struct.pack("<H" if typ == 3 else "<I", v)
-                          for v in vals)
-        if len(packed) <= 4:
-            field = packed + b"\0" * (4 - len(packed))
+
+    def layout(data_pos, ifd_pos):
+        offs = []
+        for c in chunks:
+            offs.append(data_pos)
+            data_pos += len(c)
+        tags = [(256, 4, [w]), (257, 4, [h]), (258, 3, [bps] * spp),
+                (259, 3, [1]), (262, 3, [photo]), (277, 3, [spp]),
+                (284, 3, [planar]), (339, 3, [fmt] * spp)]
+        sizes = [len(c) for c in chunks]
+        if tile is None:
+            tags += [(273, 4, offs), (278, 4, [h]), (279, 4, sizes)]
         else:
-            field = struct.pack("<I", extra_pos + len(extra))
-            extra += packed
-        ifd += struct.pack("<HHI", tag, typ, len(vals)) + field
-        del size
-    data = b"II*\0" + struct.pack("<I", ifd_pos) + body
-    data += b"\0" * (ifd_pos - pos)
-    data += struct.pack("<H", len(tags)) + ifd + b"\0\0\0\0" + extra
+            tags += [(322, 4, [tile[0]]), (323, 4, [tile[1]]),
+                     (324, 4, offs), (325, 4, sizes)]
+        if spp in (2, 4):
+            tags.append((338, 3, [2]))  # unassociated alpha
+        tags.sort()
+        extra_pos = ifd_pos + 2 + 12 * len(tags) + 4
+        ifd, extra = b"", b""
+        for tag, typ, vals in tags:
+            packed = b"".join(struct.pack("<H" if typ == 3 else "<I", v)
+                              for v in vals)
+            if len(packed) <= 4:
+                field = packed + b"\0" * (4 - len(packed))
+            else:
+                field = struct.pack("<I", extra_pos + len(extra))
+                extra += packed
+            ifd += struct.pack("<HHI", tag, typ, len(vals)) + field
+        return struct.pack("<H", len(tags)) + ifd + b"\0\0\0\0" + extra
+
+    if ifd_first:
+        # Directory at offset 8, pixel data after it: a cut file keeps its
+        # header and loses pixels.
+        n = len(layout(0, 8))
+        data = b"II*\0" + struct.pack("<I", 8) + layout(8 + n, 8) + body
+    else:
+        pos = 8 + len(body)
+        ifd_pos = pos + (pos & 1)
+        data = b"II*\0" + struct.pack("<I", ifd_pos) + body
+        data += b"\0" * (ifd_pos - pos) + layout(8, ifd_pos)
     save(name, data)
 
 
@@ -235,6 +243,8 @@ def make_images():
     write_tiff("g8.tif", 7, 5, 1, 8, 1, 1, p8)
     write_tiff("g16.tif", 4, 3, 1, 16, 1, 1, pat16)
     write_tiff("f32.tif", 6, 4, 1, 32, 3, 1, fpat)
+    write_tiff("rgb16_ifd_first.tif", 9, 7, 3, 16, 1, 1, pat16,
+               ifd_first=True)
     write_tiff("rgb16_sep.tif", 5, 3, 3, 16, 1, 2, pat16)
     write_tiff("rgba8.tif", 4, 3, 4, 8, 1, 1, p8)
     write_tiff("ga8_sep.tif", 4, 3, 2, 8, 1, 2, p8)

@@ -216,6 +216,8 @@ static void test_tiff(void) {
     check_int_image("g16.tif", 4, 3, 1, 16, 1, "tiff", pat16, 65535.0);
     check_int_image("rgb16_sep.tif", 5, 3, 3, 16, 3, "tiff", pat16,
                     65535.0);
+    check_int_image("rgb16_ifd_first.tif", 9, 7, 3, 16, 3, "tiff", pat16,
+                    65535.0);
     check_int_image("rgba8.tif", 4, 3, 3, 8, 4, "tiff", p8_, 255.0);
     check_int_image("ga8_sep.tif", 4, 3, 1, 8, 2, "tiff", gray0_, 255.0);
     check_int_image("rgb8_tiled.tif", 20, 18, 3, 8, 3, "tiff", p8_, 255.0);
@@ -291,6 +293,7 @@ static void test_bad_input(void) {
     check_cut("f32.tif", "TIFF");
     check_cut("g8_deflate.tif", "TIFF");
     check_cut("rgb16_sep.tif", "TIFF");
+    check_cut("rgb16_ifd_first.tif", "corrupt or truncated TIFF data");
     check_cut("p8.bmp", "BMP");
 
     uad_image im;
