@@ -98,11 +98,26 @@ void uad_progress_set(uad_progress_fn fn, void *user);
 
 /*
  * Decoded image: `c` planes of h x w floats (C, H, W). Integer sources
- * are divided by their bit depth's maximum (255 or 65535), never
- * stretched per image; float TIFFs keep their values.
+ * are divided by their bit depth's maximum (1, 3, 15, 255 or 65535),
+ * never stretched per image; float TIFFs keep their values.
  * Alpha rule: an alpha channel is ignored (dropped), so c is 1 or 3.
  * EXIF orientation is ignored for images and masks alike: pixels are used
  * as stored, as MVTec's evaluation (PIL without exif_transpose) does.
+ *
+ * What decodes (anything else fails with UAD_ERR_FORMAT and a message):
+ * - PNG: every colour type and bit depth (1/2/4/8/16), interlaced or not.
+ *   A palette gives c = 1 when every palette entry is gray, else c = 3;
+ *   its values are the palette's 8-bit entries (bit_depth 8), and
+ *   src_channels is c, plus 1 when the file has a tRNS chunk.
+ * - JPEG: baseline and progressive, gray (c = 1) or colour (c = 3).
+ *   CMYK/YCCK JPEGs are refused. Corrupt or truncated data is an error,
+ *   not a gray-filled image.
+ * - TIFF: 8/16-bit unsigned or 32-bit float samples, gray (1 sample, or 2
+ *   with alpha) or RGB (3, or 4 with alpha), contiguous or separate
+ *   planes, strips or tiles, any compression libtiff was built with.
+ *   Palette, MINISWHITE, YCbCr, CMYK and signed-integer TIFFs are refused.
+ * - BMP (via stb_image): 8-bit palette, 24- and 32-bit; always c = 3
+ *   (palettes are expanded to RGB), bit_depth 8.
  */
 typedef struct uad_image {
     int w, h, c;
@@ -120,7 +135,10 @@ typedef struct uad_image_params {
 uad_image_params uad_image_default_params(void);
 
 /* Load PNG, JPEG, TIFF or BMP (chosen by content, not by extension).
- * p may be NULL for defaults. */
+ * p may be NULL for defaults. Width x height above p->max_pixels fails
+ * with UAD_ERR_LIMIT before pixel memory is allocated; a missing file is
+ * UAD_ERR_IO; an empty, corrupt, truncated or unsupported file is
+ * UAD_ERR_FORMAT. The caller frees *out with uad_image_free. */
 uad_status uad_image_load(uad_image *out, const char *path,
                           const uad_image_params *p);
 /* Same, from memory; `name` is used in error messages. */
@@ -131,8 +149,11 @@ uad_status uad_image_alloc(uad_image *out, int w, int h, int c);
 void uad_image_free(uad_image *img);
 
 /* Writers go through a temporary file and rename(): a failure leaves no
- * partial file. PNG: 8-bit gray (c=1) or RGB (c=3), values clamped to
- * [0,1] and rounded from v*255. TIFF: 32-bit float, c planes. */
+ * partial file (UAD_ERR_IO naming the path). Both take c = 1 or 3 only
+ * (else UAD_ERR_USAGE). PNG: 8-bit gray or RGB, values clamped to [0,1]
+ * and rounded from v*255 (NaN is written as 0), so v = k/255 reads back
+ * exactly. TIFF: 32-bit float, one plane per channel
+ * (PLANARCONFIG_SEPARATE), deflate-compressed; values read back exactly. */
 uad_status uad_image_write_png(const char *path, const uad_image *img);
 uad_status uad_image_write_tiff(const char *path, const uad_image *img);
 
