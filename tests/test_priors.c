@@ -133,6 +133,7 @@ static void test_bom_crlf(void) {
                  "unknown key `descr`");
 }
 
+/* Schema violations inside a well-formed document. */
 static void test_errors(void) {
     const uad_status F = UAD_ERR_FORMAT;
     expect_error("categories:\n  - name: a\n    description: b\n"
@@ -185,6 +186,11 @@ static void test_errors(void) {
                  "`categories` must be a list of mappings");
     expect_error("categories: [a]\n", F, ":1:14:",
                  "category 1 must be a mapping");
+}
+
+/* Document structure, libyaml syntax errors, aliases and encodings. */
+static void test_document_errors(void) {
+    const uad_status F = UAD_ERR_FORMAT;
     expect_error("- a\n- b\n", F, ":1:1:", "the top level must be a mapping");
     expect_error("", F, ":1:1:", "empty document");
     expect_error("categories: [{name: a, description: b}]\n---\nx: 1\n", F,
@@ -236,6 +242,23 @@ static void test_limits(void) {
     expect_error(deep, UAD_ERR_FORMAT, ":2:29:",
                  "items of `description` must be strings");
 
+    /* A file on disk: errors carry its path, and the size limit holds
+     * before the file is read. */
+    FILE *fp = fopen("bad_priors.yaml", "wb");
+    if (fp) {
+        fputs("categories:\n  - {name: a, description: b, size: tiny}\n", fp);
+        fclose(fp);
+        CHECK(uad_priors_load(&p, "bad_priors.yaml") == UAD_ERR_FORMAT);
+        CHECK_STR_CONTAINS(uad_last_error(), "bad_priors.yaml:2:37: unknown "
+                           "size word 'tiny'");
+    }
+    fp = fopen("big_priors.yaml", "wb");
+    if (fp) {
+        for (int i = 0; i < 70000; i++) fputs("# padding line\n", fp);
+        fclose(fp);
+        CHECK(uad_priors_load(&p, "big_priors.yaml") == UAD_ERR_LIMIT);
+        CHECK_STR_CONTAINS(uad_last_error(), "big_priors.yaml: 1050000 bytes");
+    }
     CHECK(uad_priors_load(&p, "/nonexistent/priors.yaml") == UAD_ERR_IO);
     CHECK_STR_CONTAINS(uad_last_error(), "/nonexistent/priors.yaml");
 }
@@ -245,6 +268,7 @@ int main(void) {
     test_features();
     test_bom_crlf();
     test_errors();
+    test_document_errors();
     test_limits();
     return check_report("test_priors");
 }

@@ -161,6 +161,8 @@ static void test_round_trip(void) {
     const int64_t neg[1] = {-1};
     CHECK(uad_st_writer_add(w, "n", UAD_DT_U8, 1, neg, "x") == UAD_ERR_USAGE);
     CHECK(uad_st_writer_save(w, "st_uniadc.safetensors") == UAD_OK);
+    CHECK(uad_st_writer_save(w, "no/such/dir/x.safetensors") == UAD_ERR_IO);
+    CHECK_STR_CONTAINS(uad_last_error(), "no/such/dir/x.safetensors");
     uad_st_writer_free(w);
 
     uad_safetensors *st = NULL;
@@ -282,6 +284,11 @@ static void test_malformed_headers(void) {
                "__metadata__ key 'k' appears twice");
     expect_bad("{\"__metadata__\":{},\"__metadata__\":{}}", 0, F,
                "__metadata__ appears twice");
+}
+
+/* Malformed tensor entries: shapes, offsets, fields, names. */
+static void test_malformed_entries(void) {
+    const uad_status F = UAD_ERR_FORMAT;
     expect_bad("{" T_U8("v", -1, 0, 0) "}", 0, F,
                "tensor 'v': shape entry 0 is not a non-negative integer");
     expect_bad("{" T_U8("v", 1.5, 0, 0) "}", 0, F,
@@ -314,7 +321,10 @@ static void test_malformed_headers(void) {
                "tensor 'v': missing field 'data_offsets'");
     expect_bad("{\"v\":[]}", 0, F, "tensor 'v': entry is not a JSON object");
 
-    /* An empty header is a valid file with no tensors. */
+}
+
+/* An empty header is a valid file with no tensors. */
+static void test_empty_header(void) {
     size_t n;
     unsigned char *b = make_file("{}      ", 0, &n);
     uad_safetensors *st = NULL;
@@ -375,6 +385,8 @@ int main(void) {
     test_python_file();
     test_conversions();
     test_malformed_headers();
+    test_malformed_entries();
+    test_empty_header();
     test_malformed_files();
     return check_report("test_safetensors");
 }
