@@ -208,7 +208,9 @@ typedef struct uad_priors {
     int n_categories;
 } uad_priors;
 
-/* Parse a priors file. Errors carry file:line:column. */
+/* Parse a priors file (UTF-8, optional BOM, LF or CRLF, at most 1 MiB;
+ * YAML anchors and aliases are refused). Errors carry file:line:column.
+ * `name` is the file name used in messages. Free with uad_priors_free. */
 uad_status uad_priors_load(uad_priors **out, const char *path);
 uad_status uad_priors_parse(uad_priors **out, const void *buf, size_t len,
                             const char *name);
@@ -345,7 +347,10 @@ typedef struct uad_st_tensor {
 typedef struct uad_safetensors uad_safetensors;
 
 /* Map and validate a file: every offset, length, dtype and shape is
- * checked against the file before any tensor is exposed. */
+ * checked against the file before any tensor is exposed. As in the
+ * reference implementation the tensors must tile the data exactly (no
+ * overlap, no gap, no unused trailing bytes). Tensors are listed in
+ * header order; headers over 100 MB are refused (UAD_ERR_LIMIT). */
 uad_status uad_st_open(uad_safetensors **out, const char *path);
 /* Same over caller memory (not copied; must outlive the handle). */
 uad_status uad_st_open_mem(uad_safetensors **out, const void *buf,
@@ -361,7 +366,8 @@ size_t uad_dtype_size(uad_dtype dt);
 const char *uad_dtype_name(uad_dtype dt);
 /* Element count of a tensor. */
 size_t uad_st_numel(const uad_st_tensor *t);
-/* Convert F32/F16/BF16/F64 to float; out has numel entries. */
+/* Convert F32/F16/BF16/F64 to float; out has numel entries. Other dtypes
+ * fail with UAD_ERR_DATA. Data may be unaligned. */
 uad_status uad_st_to_f32(const uad_st_tensor *t, float *out);
 
 typedef struct uad_st_writer uad_st_writer;
@@ -373,7 +379,9 @@ uad_status uad_st_writer_add(uad_st_writer *w, const char *name,
                              const void *data);
 uad_status uad_st_writer_meta(uad_st_writer *w, const char *key,
                               const char *value);
-/* Write atomically (temporary file + rename). */
+/* Write atomically (temporary file + rename): __metadata__ first, then
+ * tensors in insertion order, header padded with spaces so the data
+ * starts 8-byte aligned. A repeated metadata key replaces the value. */
 uad_status uad_st_writer_save(uad_st_writer *w, const char *path);
 
 /* ------------------------------------------------------------------ */
