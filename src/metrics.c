@@ -424,8 +424,8 @@ int uad_aupro(const uad_map_gt *items, size_t n, double fpr_limit,
                          (size_t)items[i].w * (size_t)items[i].h, fn, i) < 0)
             return -1;
     if (!na || !nn) return 0;
-    /* Region indices travel in the low 32 bits of a pair. */
-    if (na > UINT32_MAX)
+    /* Region indices and provisional labels are 32-bit. */
+    if (na >= UINT32_MAX)
         return METRIC_FAIL(UAD_ERR_LIMIT, "%s: more than 2^32 anomalous "
                            "pixels", fn);
 
