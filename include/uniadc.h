@@ -388,9 +388,21 @@ uad_status uad_st_writer_save(uad_st_writer *w, const char *path);
 /* Metrics (SPEC section 2)                                            */
 /* ------------------------------------------------------------------ */
 
-/* ROC AUC of scores against binary labels (non-zero = positive); ties
- * count half; depends only on the ranking. Returns 1 and sets *out, or
- * 0 when undefined (only one class present; *out set to NaN). */
+/* Return rule shared by the metrics below: 1 when the value is defined
+ * (*out set), 0 when it is undefined for these inputs (*out = NaN, e.g.
+ * only one class present), -1 on bad input or out of memory (*out = NaN,
+ * uad_last_error() says why). Bad input: a NaN score, a NULL pointer
+ * with a non-zero size, a negative map size, counts too large to sum.
+ * Scores may be any other float, negative and infinite included; -0.0
+ * and +0.0 are the same score. Memory is linear in the pixel count
+ * (AUROC: 8 bytes a pixel; AUPRO: 8 a normal and 20 an anomalous pixel,
+ * plus 8 per pixel of the largest map) and so is the running time
+ * (radix sorts): 20 million pixels take well under a second. */
+
+/* ROC AUC of scores against binary labels (non-zero = positive) in its
+ * Mann-Whitney form: the share of (positive, negative) pairs ranked
+ * correctly, ties counting half. It depends only on the ranking (no
+ * sigmoid, no clipping) and equals sklearn's roc_auc_score. */
 int uad_auroc(const float *scores, const uint8_t *labels, size_t n,
               double *out);
 
@@ -405,18 +417,27 @@ typedef struct uad_map_gt {
 int uad_pixel_auroc(const uad_map_gt *items, size_t n, double *out);
 
 /* Area under the per-region-overlap curve for FPR in [0, fpr_limit],
- * divided by fpr_limit (0.3 in the SPEC). Regions are 8-connected
- * components of each gt. Exact: every distinct score is a threshold, and
- * the curve is interpolated linearly at fpr_limit. Returns 0 (NaN) when
- * there is no anomalous or no normal pixel. */
+ * divided by fpr_limit (0.3 in the SPEC), as MVTec AD's evaluation
+ * defines it. Regions are the 8-connected components of each gt (pixels
+ * touching at a corner are one region). For a threshold t, FPR = normal
+ * pixels with score >= t / normal pixels and PRO = mean over all regions
+ * of all maps of (region pixels with score >= t) / region size. Exact:
+ * every distinct score is one curve point (ties enter together), the
+ * curve starts at (0, 0), and the last segment is interpolated linearly
+ * at FPR = fpr_limit. The result lies in [0, 1]. fpr_limit must be in
+ * (0, 1] (else -1). Returns 0 (NaN) when there is no anomalous or no
+ * normal pixel. */
 int uad_aupro(const uad_map_gt *items, size_t n, double fpr_limit,
               double *out);
 
-/* Confusion counts: conf[t * ncls + p] for true t, predicted p. */
+/* Confusion counts: conf[t * ncls + p] for true t, predicted p (ncls x
+ * ncls). Same return rule; ncls < 1 or a NULL conf is bad input. */
 /* Accuracy = trace / total; 0 (NaN) when total is 0. */
 int uad_accuracy(const uint64_t *conf, int ncls, double *out);
-/* Mean over classes of TP / (TP + FP + FN), classes whose union is empty
- * are left out of the mean (a warning names them); 0 (NaN) if all are. */
+/* Mean over classes of TP / (TP + FP + FN) (sklearn's jaccard_score with
+ * average="macro"). Classes whose union is empty (never true, never
+ * predicted) are left out of the mean, with one warning per such class
+ * naming its index; 0 (NaN) if all are. */
 int uad_miou(const uint64_t *conf, int ncls, double *out);
 
 /* ------------------------------------------------------------------ */
