@@ -651,6 +651,13 @@ uad_status uad_predict(uad_prediction *out, uad_model *m,
                        const uad_image *img);
 void uad_prediction_free(uad_prediction *p);
 
+/* PNG for people: the input, the anomaly map as a heat-map overlay and
+ * the class map in colours, with a legend of the categories. img is the
+ * image pr was predicted from. Written atomically. */
+uad_status uad_predict_write_view(const char *path, const uad_model *m,
+                                  const uad_image *img,
+                                  const uad_prediction *pr);
+
 /* Calibrate tau from normal images only. Rule: tau = max(tau_default,
  * the next float above the largest S_d pixel of any calibration image),
  * so no calibration image has an anomalous pixel (I_c = 0 for each).

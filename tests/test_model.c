@@ -120,6 +120,20 @@ static uad_model *train_small(const set *tr, uint64_t seed) {
     return m;
 }
 
+static int same_file(const char *a, const char *b) {
+    FILE *fa = fopen(a, "rb"), *fb = fopen(b, "rb");
+    int same = fa && fb, ca, cb;
+    while (same) {
+        ca = fgetc(fa);
+        cb = fgetc(fb);
+        if (ca != cb) same = 0;
+        if (ca == EOF) break;
+    }
+    if (fa) fclose(fa);
+    if (fb) fclose(fb);
+    return same;
+}
+
 /* Share of the pairs (anomalous, normal) ranked right: the image AUROC. */
 static double pair_auroc(const float *score, const int *cls, int n) {
     double good = 0, pairs = 0;
@@ -182,15 +196,33 @@ static void test_train_and_predict(void) {
     CHECK(e.pix_anom >= 0.6);
     CHECK(e.pix_norm >= 0.97);
 
-    /* same seed: same parameters, bit for bit, and same predictions */
+    /* same seed: same parameters, same file bytes, same predictions */
     uad_model *m2 = train_small(&tr, 7);
     if (m2) {
         CHECK(m2->n_arena == m->n_arena &&
               !memcmp(m2->arena, m->arena, m->n_arena * sizeof(float)));
         evalres e2 = evaluate(m2, &te);
         CHECK(!memcmp(e2.score, e.score, sizeof e.score));
+        CHECK(uad_model_save(m, "model_a.safetensors") == UAD_OK);
+        CHECK(uad_model_save(m2, "model_b.safetensors") == UAD_OK);
+        CHECK(same_file("model_a.safetensors", "model_b.safetensors"));
     }
     uad_model_free(m2);
+
+    /* the file round trip keeps every parameter and prediction */
+    uad_model *m3 = NULL;
+    CHECK(uad_model_load(&m3, "model_a.safetensors") == UAD_OK);
+    if (m3) {
+        CHECK(m3->n_arena == m->n_arena &&
+              !memcmp(m3->arena, m->arena, m->n_arena * sizeof(float)));
+        CHECK(uad_model_n_categories(m3) == 2);
+        CHECK(!strcmp(uad_model_category(m3, 2), "scratch"));
+        CHECK(uad_model_input_size(m3) == 64 && uad_model_width(m3) == 16);
+        CHECK(uad_model_backbone(m3) == UAD_BACKBONE_HYBRID);
+        evalres e3 = evaluate(m3, &te);
+        CHECK(!memcmp(e3.score, e.score, sizeof e.score));
+    }
+    uad_model_free(m3);
     uad_model_free(m);
     free_set(&tr);
     free_set(&te);
@@ -282,7 +314,97 @@ static void test_gradients(int backbone) {
     uad_model_free(m);
 }
 
+/* A model file edited by `edit` (on a fresh writer holding the model's
+ * tensors except `skip`) must fail to load with `want` in the message. */
+static void expect_bad(const uad_model *m, const char *skip,
+                       const char *meta_key, const char *meta_val,
+                       const char *want) {
+    uad_st_writer *w = uad_st_writer_create();
+    for (int i = 0; i < m->n_params; i++) {
+        const uad_param *p = &m->params[i];
+        if (skip && !strcmp(p->name, skip)) continue;
+        uad_st_writer_add(w, p->name, UAD_DT_F32, p->ndim, p->shape,
+                          m->arena + p->off);
+    }
+    const char *keys[] = {"format", "format_version", "categories",
+                          "backbone", "width", "input_size", "tau"};
+    const char *vals[] = {"uniadc-discriminator", "1", "[\"a\",\"b\"]",
+                          "gabor", "4", "64", "0.5"};
+    for (int k = 0; k < 7; k++) {
+        int replaced = meta_key && !strcmp(meta_key, keys[k]);
+        if (replaced && !meta_val) continue; /* key removed */
+        uad_st_writer_meta(w, keys[k], replaced ? meta_val : vals[k]);
+    }
+    CHECK(uad_st_writer_save(w, "bad.safetensors") == UAD_OK);
+    uad_st_writer_free(w);
+    uad_model *out = (uad_model *)1;
+    uad_status st = uad_model_load(&out, "bad.safetensors");
+    CHECK(st == UAD_ERR_FORMAT);
+    CHECK(out == NULL);
+    CHECK_STR_CONTAINS(uad_last_error(), "bad.safetensors");
+    CHECK_STR_CONTAINS(uad_last_error(), want);
+}
+
+static void test_bad_files(void) {
+    const char *names[] = {"a", "b"};
+    uad_model_params mp = uad_model_default_params();
+    mp.width = 4;
+    mp.input_size = 64;
+    mp.backbone = UAD_BACKBONE_GABOR;
+    uad_model *m = NULL;
+    CHECK(uad_model_create(&m, names, 2, &mp) == UAD_OK);
+    if (!m) return;
+
+    /* the unedited file loads: the cases below differ by one thing */
+    expect_bad(m, NULL, "width", "5", "wrong shape");
+    uad_model *ok = NULL;
+    CHECK(uad_model_save(m, "good.safetensors") == UAD_OK);
+    CHECK(uad_model_load(&ok, "good.safetensors") == UAD_OK);
+    uad_model_free(ok);
+    expect_bad(m, "fusion.2.mix.bn.weight", NULL, NULL, "is missing");
+    expect_bad(m, NULL, "format", "something-else", "not a uniadc");
+    expect_bad(m, NULL, "format_version", "2", "format version 2");
+    expect_bad(m, NULL, "format_version", "1x", "not an integer");
+    expect_bad(m, NULL, "input_size", "60", "multiple of 32");
+    expect_bad(m, NULL, "backbone", "resnet", "unknown backbone");
+    expect_bad(m, NULL, "tau", "1.5", "tau");
+    expect_bad(m, NULL, "categories", "[\"a\"]", "wrong shape");
+    expect_bad(m, NULL, "categories", "[\"a\",\"a\"]", "twice");
+    expect_bad(m, NULL, "categories", "{\"a\":1}", "JSON array");
+    expect_bad(m, NULL, "tau", NULL, "no 'tau'");
+
+    /* non-finite parameter, and an extra tensor */
+    float *t = uad_pptr(m, m->temp);
+    t[0] = NAN;
+    expect_bad(m, NULL, NULL, NULL, "non-finite");
+    t[0] = -1.0f;
+    expect_bad(m, NULL, NULL, NULL, "temperature is not positive");
+    t[0] = 1.0f;
+
+    /* truncated and bit-flipped files fail cleanly in the reader */
+    FILE *fp = fopen("good.safetensors", "rb");
+    static unsigned char buf[1 << 20];
+    size_t len = fp ? fread(buf, 1, sizeof buf, fp) : 0;
+    if (fp) fclose(fp);
+    CHECK(len > 100);
+    fp = fopen("cut.safetensors", "wb");
+    fwrite(buf, 1, len - 7, fp);
+    fclose(fp);
+    uad_model *out = NULL;
+    CHECK(uad_model_load(&out, "cut.safetensors") == UAD_ERR_FORMAT);
+    CHECK_STR_CONTAINS(uad_last_error(), "cut.safetensors");
+    buf[12] ^= 0x55; /* inside the JSON header */
+    fp = fopen("flip.safetensors", "wb");
+    fwrite(buf, 1, len, fp);
+    fclose(fp);
+    CHECK(uad_model_load(&out, "flip.safetensors") == UAD_ERR_FORMAT);
+    CHECK(out == NULL);
+    CHECK(uad_model_load(&out, "no-such-file.safetensors") == UAD_ERR_IO);
+    uad_model_free(m);
+}
+
 int main(void) {
+    test_bad_files();
     /* The stem-only kind is left out: its deepest ReLU outputs start near
      * zero (PyTorch's default init shrinks them layer by layer), so any
      * step large enough to beat f32 rounding crosses ReLU kinks and the
