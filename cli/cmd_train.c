@@ -27,7 +27,7 @@ static const char *k_usage =
     "  --bf16           bf16 matmul/conv inputs (CPUs with AVX-512 bf16)\n"
     "  --threads N      compute threads (default: all cores)\n"
     "  --calibrate      set tau just above the highest anomaly score of the\n"
-    "                   normal support images (never below 0.5)\n"
+    "                   normal support images (default tau: 0.5)\n"
     "  --seed N         initialisation, batches, augmentation (default 0)\n"
     "  --quiet, --verbose\n";
 

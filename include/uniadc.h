@@ -658,11 +658,11 @@ uad_status uad_predict_write_view(const char *path, const uad_model *m,
                                   const uad_image *img,
                                   const uad_prediction *pr);
 
-/* Calibrate tau from normal images only. Rule: tau = max(tau_default,
- * the next float above the largest S_d pixel of any calibration image),
- * so no calibration image has an anomalous pixel (I_c = 0 for each).
- * tau_default is the model's tau before the call. Writes the new tau to
- * *tau_out when not NULL. */
+/* Calibrate tau from normal images only. Rule: tau = the next float above
+ * the largest S_d pixel of any calibration image, so no calibration image
+ * has an anomalous pixel (I_c = 0 for each); it may be below the default
+ * 0.5. Fails (UAD_ERR_DATA) when a calibration pixel reaches 1.0. Writes
+ * the new tau to *tau_out when not NULL. */
 uad_status uad_predict_calibrate(uad_model *m, const uad_image *normals,
                                  size_t n, float *tau_out);
 

@@ -223,6 +223,21 @@ static void test_train_and_predict(void) {
         CHECK(!memcmp(e3.score, e.score, sizeof e.score));
     }
     uad_model_free(m3);
+
+    /* calibration on the 4 normal training images: tau is the next float
+     * above their highest S_d pixel, and none of them is flagged */
+    float tau = 0, hi = 0;
+    CHECK(uad_predict_calibrate(m, tr.img, 4, &tau) == UAD_OK);
+    CHECK(uad_model_tau(m) == tau);
+    for (int i = 0; i < 4; i++) {
+        uad_prediction pr;
+        CHECK(uad_predict(&pr, m, &tr.img[i]) == UAD_OK);
+        CHECK(pr.image_class == 0 && pr.area[0] == (size_t)W * H);
+        for (int k = 0; k < W * H; k++) hi = pr.det[k] > hi ? pr.det[k] : hi;
+        uad_prediction_free(&pr);
+    }
+    CHECK(tau == nextafterf(hi, 2.0f));
+    CHECK(uad_predict_calibrate(m, tr.img, 0, NULL) == UAD_ERR_DATA);
     uad_model_free(m);
     free_set(&tr);
     free_set(&te);
