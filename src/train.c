@@ -261,43 +261,21 @@ static double now_s(void) {
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
-uad_status uad_train(uad_model *m, const uad_train_sample *samples,
-                     size_t n, const uad_train_params *p,
-                     uad_train_stats *stats) {
-    uad_train_params def = uad_train_default_params();
-    if (!p) p = &def;
-    uad_status st = check_train_params(p);
-    if (st) return st;
-    if (!n) return uad_fail(UAD_ERR_DATA, "train: no samples");
-    if (p->threads > 0) nn_set_threads(p->threads);
-    prepared d;
-    trainer t;
-    memset(&t, 0, sizeof t);
-    st = prepare_all(&d, m, samples, n);
-    if (!st) st = trainer_init(&t, m, p->batch, n);
-    if (st) {
-        prepared_free(&d);
-        trainer_free(&t);
-        return st;
-    }
-
-    if (nn_set_precision(p->bf16 ? NN_BF16 : NN_F32) != 0) {
-        prepared_free(&d);
-        trainer_free(&t);
-        return uad_fail(UAD_ERR_USAGE, "train: bf16 compute needs a CPU "
-                        "with AVX-512 bf16 support");
-    }
+/* The schedule: epochs x steps, lr x (1 - epoch / epochs)^0.9 held
+ * constant within an epoch; fills stats. */
+static void run_epochs(uad_model *m, trainer *t, const prepared *d,
+                       const uad_train_params *p, uad_train_stats *stats) {
     uad_rng r;
     uad_rng_seed(&r, p->seed);
     int total = p->epochs * p->steps_per_epoch, step = 0;
-    double t0 = now_s(), first = 0, last = 0;
+    double t0 = now_s();
+    memset(stats, 0, sizeof *stats);
     uad_progress("train", 0, (size_t)total);
     for (int e = 0; e < p->epochs; e++) {
-        /* lr x (1 - epoch / epochs)^0.9, constant within an epoch */
         float lr = p->lr * powf(1.0f - (float)e / (float)p->epochs, 0.9f);
         double sum = 0;
         for (int s = 0; s < p->steps_per_epoch; s++) {
-            float loss = train_step(m, &t, &d, p, &r, lr, ++step);
+            float loss = train_step(m, t, d, p, &r, lr, ++step);
             sum += loss;
             UAD_DEBUG("train: epoch %d step %d loss %.4f lr %.2e", e + 1,
                       step, (double)loss, (double)lr);
@@ -307,19 +285,40 @@ uad_status uad_train(uad_model *m, const uad_train_sample *samples,
             uad_progress(stage, (size_t)step, (size_t)total);
         }
         sum /= p->steps_per_epoch;
-        if (e == 0) first = sum;
-        last = sum;
+        if (e == 0) stats->first_loss = (float)sum;
+        stats->last_loss = (float)sum;
         UAD_INFO("train: epoch %d/%d mean loss %.4f", e + 1, p->epochs, sum);
     }
-    nn_set_precision(NN_F32);
-    if (stats) {
-        stats->steps = total;
-        stats->first_loss = (float)first;
-        stats->last_loss = (float)last;
-        stats->seconds = now_s() - t0;
+    stats->steps = total;
+    stats->seconds = now_s() - t0;
+}
+
+uad_status uad_train(uad_model *m, const uad_train_sample *samples,
+                     size_t n, const uad_train_params *p,
+                     uad_train_stats *stats) {
+    uad_train_params def = uad_train_default_params();
+    uad_train_stats local;
+    if (!p) p = &def;
+    if (!stats) stats = &local;
+    uad_status st = check_train_params(p);
+    if (st) return st;
+    if (!n) return uad_fail(UAD_ERR_DATA, "train: no samples");
+    if (p->threads > 0) nn_set_threads(p->threads);
+    prepared d;
+    trainer t;
+    memset(&t, 0, sizeof t);
+    st = prepare_all(&d, m, samples, n);
+    if (!st) st = trainer_init(&t, m, p->batch, n);
+    if (!st && nn_set_precision(p->bf16 ? NN_BF16 : NN_F32) != 0)
+        st = uad_fail(UAD_ERR_USAGE, "train: bf16 compute needs a CPU with "
+                      "AVX-512 bf16 support");
+    if (!st) {
+        run_epochs(m, &t, &d, p, stats);
+        nn_set_precision(NN_F32);
     }
     prepared_free(&d);
     trainer_free(&t);
+    if (st) return st;
     for (size_t k = 0; k < m->n_arena; k++)
         if (!isfinite(m->arena[k]))
             return uad_fail(UAD_ERR_DATA, "train: the parameters diverged "
