@@ -8,6 +8,9 @@
 #include "uniadc.h"
 
 #include <math.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -418,7 +421,100 @@ static void test_bad_files(void) {
     uad_model_free(m);
 }
 
+/* The maps written as `uniadc predict --raw` writes them, read back by
+ * uad_eval_dirs, score exactly as the same predictions passed in memory
+ * to uad_eval_predictions (tests/data/model/ds, zero-shot Kn = 2 split). */
+static void test_eval_consistency(void) {
+    const char *root = UAD_SOURCE_DIR "/tests/data/model/ds";
+    uad_priors *pri = NULL;
+    uad_dataset *ds = NULL;
+    uad_support sup;
+    uad_protocol proto = {UAD_SETTING_ZERO, 2, 0};
+    CHECK(uad_priors_load(&pri, UAD_SOURCE_DIR
+                          "/tests/data/model/ds/priors.yaml") == UAD_OK);
+    CHECK(pri && uad_dataset_open(&ds, root, pri) == UAD_OK);
+    CHECK(ds && uad_dataset_support(&sup, ds, &proto) == UAD_OK);
+    if (!ds) return;
+    const char *names[] = {"hole", "line"};
+    uad_model_params mp = uad_model_default_params();
+    mp.width = 8;
+    mp.input_size = 64;
+    uad_model *m = NULL;
+    CHECK(uad_model_create(&m, names, 2, &mp) == UAD_OK);
+    uad_model_set_tau(m, 0.5f);
+
+    char dir[] = "/tmp/uad_model_evalXXXXXX", path[512];
+    CHECK(mkdtemp(dir) != NULL);
+    snprintf(path, sizeof path, "%s/scores.csv", dir);
+    FILE *csv = fopen(path, "w");
+    fprintf(csv, "path,score\n");
+    size_t n = sup.n_eval;
+    uad_prediction *pr = calloc(n, sizeof *pr);
+    uad_eval_input *in = calloc(n, sizeof *in);
+    for (size_t i = 0; i < n; i++) {
+        const uad_sample *s = sup.eval[i];
+        uad_image img, ids;
+        CHECK(uad_image_load(&img, s->abs_path, NULL) == UAD_OK);
+        CHECK(uad_predict(&pr[i], m, &img) == UAD_OK);
+        in[i] = (uad_eval_input){pr[i].det, pr[i].w, pr[i].h, pr[i].score,
+                                 pr[i].cls, pr[i].w, pr[i].h};
+        uad_image map = {pr[i].w, pr[i].h, 1, pr[i].det, 32, 1, "tiff"};
+        snprintf(path, sizeof path, "%s/%s", dir, s->category);
+        mkdir(path, 0777);
+        snprintf(path, sizeof path, "%s/%s/%s.tiff", dir, s->category,
+                 s->stem);
+        CHECK(uad_image_write_tiff(path, &map) == UAD_OK);
+        uad_image_alloc(&ids, pr[i].w, pr[i].h, 1);
+        for (int k = 0; k < pr[i].w * pr[i].h; k++)
+            ids.data[k] = pr[i].cls[k] / 255.0f;
+        snprintf(path, sizeof path, "%s/%s/%s.png", dir, s->category, s->stem);
+        CHECK(uad_image_write_png(path, &ids) == UAD_OK);
+        uad_image_free(&ids);
+        uad_image_free(&img);
+        fprintf(csv, "%s,%.9g\n", s->rel_path, (double)pr[i].score);
+    }
+    fclose(csv);
+
+    uad_eval_params ep = uad_eval_default_params();
+    ep.protocol = proto;
+    uad_eval_result *a = NULL, *b = NULL;
+    CHECK(uad_eval_predictions(&a, ds, pri, sup.eval, in, n, &ep) == UAD_OK);
+    CHECK(uad_eval_dirs(&b, ds, pri, dir, dir, &ep) == UAD_OK);
+    if (a && b) {
+        CHECK(a->overall.n_images == n && b->overall.n_images == n);
+        CHECK_NEAR(a->overall.i_auroc, b->overall.i_auroc, 1e-12);
+        CHECK_NEAR(a->overall.p_auroc, b->overall.p_auroc, 1e-12);
+        CHECK_NEAR(a->overall.aupro, b->overall.aupro, 1e-12);
+        CHECK_NEAR(a->overall.acc, b->overall.acc, 1e-12);
+        CHECK_NEAR(a->overall.miou, b->overall.miou, 1e-12);
+        CHECK(a->overall.p_auroc > 0 && a->overall.p_auroc < 1);
+    }
+    uad_eval_free(a);
+    uad_eval_free(b);
+    for (size_t i = 0; i < n; i++) { /* clean up the temporary folder */
+        const uad_sample *s = sup.eval[i];
+        snprintf(path, sizeof path, "%s/%s/%s.tiff", dir, s->category,
+                 s->stem);
+        unlink(path);
+        snprintf(path, sizeof path, "%s/%s/%s.png", dir, s->category, s->stem);
+        unlink(path);
+        snprintf(path, sizeof path, "%s/%s", dir, s->category);
+        rmdir(path); /* fails harmlessly while the folder has files */
+    }
+    snprintf(path, sizeof path, "%s/scores.csv", dir);
+    unlink(path);
+    rmdir(dir);
+    for (size_t i = 0; i < n; i++) uad_prediction_free(&pr[i]);
+    free(pr);
+    free(in);
+    uad_model_free(m);
+    uad_support_free(&sup);
+    uad_dataset_free(ds);
+    uad_priors_free(pri);
+}
+
 int main(void) {
+    test_eval_consistency();
     test_bad_files();
     /* The stem-only kind is left out: its deepest ReLU outputs start near
      * zero (PyTorch's default init shrinks them layer by layer), so any
