@@ -26,6 +26,8 @@ static const char *k_usage =
     "  --augment        random flips and 90-degree rotations\n"
     "  --bf16           bf16 matmul/conv inputs (CPUs with AVX-512 bf16)\n"
     "  --threads N      compute threads (default: all cores)\n"
+    "  --temp-lr X      learning-rate factor of the temperature eps\n"
+    "                   (default 1, as published)\n"
     "  --calibrate      set tau just above the highest anomaly score of the\n"
     "                   normal support images (default tau: 0.5)\n"
     "  --seed N         initialisation, batches, augmentation (default 0)\n"
@@ -254,6 +256,15 @@ static int parse_opt(train_opts *o, int opt, const char *arg) {
     case 'F': o->tp.bf16 = 1; return 0;
     case 'T': return int_opt(&o->tp.threads, arg, "--threads", 1, 1024);
     case 'C': o->calibrate = 1; return 0;
+    case 'L': {
+        char *end;
+        o->tp.temp_lr_scale = strtof(arg, &end);
+        if (end == arg || *end || !(o->tp.temp_lr_scale >= 0 &&
+                                    o->tp.temp_lr_scale <= 1e4))
+            return cli_usage_error("train", k_usage, "--temp-lr wants a "
+                                   "number in 0..10000, got '%s'", arg);
+        return 0;
+    }
     }
     return -1;
 }
@@ -279,6 +290,7 @@ static int parse_args(train_opts *o, cli_common *com, int argc,
         {"bf16", no_argument, 0, 'F'},
         {"threads", required_argument, 0, 'T'},
         {"calibrate", no_argument, 0, 'C'},
+        {"temp-lr", required_argument, 0, 'L'},
         CLI_COMMON_OPTIONS, {0, 0, 0, 0}};
     int opt;
     opterr = 0;

@@ -611,6 +611,8 @@ typedef struct uad_train_params {
     float weight_decay;  /* 1e-4 (AdamW, decoupled)                      */
     float clip;          /* 0.1: gradient-norm clip of the fusion part   */
     float ce_weight;     /* 0.5: lambda of the cross-entropy term        */
+    float temp_lr_scale; /* learning-rate factor of the temperature eps;
+                            1 = published                                */
     int few_shot;        /* batch = all real samples + synthetic fill    */
     int augment;         /* random flips and 90-degree rotations         */
     int bf16;            /* bf16 matmul/conv inputs, f32 accumulation    */

@@ -21,6 +21,7 @@ uad_train_params uad_train_default_params(void) {
     p.weight_decay = 1e-4f;
     p.clip = 0.1f;
     p.ce_weight = 0.5f;
+    p.temp_lr_scale = 1.0f;
     return p;
 }
 
@@ -233,8 +234,9 @@ static float train_step(uad_model *m, trainer *t, const prepared *d,
     for (int i = 0; i < m->n_params; i++) {
         const uad_param *q = &m->params[i];
         if (!q->decay) continue; /* running statistics */
+        float lr_i = i == m->temp ? lr * p->temp_lr_scale : lr;
         nn_adamw_step(m->arena + q->off, t->grad + q->off, t->mom + q->off,
-                      t->var + q->off, q->n, lr, p->beta1, p->beta2, 1e-8f,
+                      t->var + q->off, q->n, lr_i, p->beta1, p->beta2, 1e-8f,
                       p->weight_decay, step);
     }
     return loss;
@@ -249,7 +251,8 @@ static uad_status check_train_params(const uad_train_params *p) {
                         "be positive (batch at most 4096)");
     if (!(p->lr > 0) || !(p->beta1 >= 0 && p->beta1 < 1) ||
         !(p->beta2 >= 0 && p->beta2 < 1) || !(p->weight_decay >= 0) ||
-        !(p->clip >= 0) || !(p->ce_weight >= 0))
+        !(p->clip >= 0) || !(p->ce_weight >= 0) ||
+        !(p->temp_lr_scale >= 0))
         return uad_fail(UAD_ERR_USAGE, "train: optimiser settings out of "
                         "range");
     return UAD_OK;
