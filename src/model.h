@@ -88,6 +88,7 @@ struct uad_acts {
     int n;                    /* batch capacity                        */
     int train;
     float *block;             /* the one allocation                    */
+    int fixed_given;          /* gabor[] already filled by the caller  */
     /* backbone */
     float *img;               /* (n, 3, S, S) normalised input         */
     float *stem[UAD_LEVELS + 1];     /* conv j: ReLU, pooled          */

@@ -166,7 +166,8 @@ void uad_model_forward(uad_acts *a, const uad_model *m, int n, int full) {
     UAD_ASSERT(n >= 1 && n <= a->n);
 
     /* backbone: fixed bank and/or stem, then the necks (linear, ReLU) */
-    if (m->backbone != UAD_BACKBONE_STEM) uad_backbone_fixed(a, m, n);
+    if (m->backbone != UAD_BACKBONE_STEM && !a->fixed_given)
+        uad_backbone_fixed(a, m, n);
     if (m->backbone != UAD_BACKBONE_GABOR) uad_stem_forward(a, m, n);
     uad_backbone_gather(a, m, n);
     for (int l = 0; l < UAD_LEVELS; l++) {

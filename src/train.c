@@ -32,9 +32,12 @@ typedef struct prepared {
     uint8_t *lab;
     int *real;
     size_t n;
+    float *fixed;    /* per-sample fixed-bank features, or NULL        */
+    size_t fixed_n;  /* floats per sample                              */
 } prepared;
 
 static void prepared_free(prepared *d) {
+    free(d->fixed);
     free(d->img);
     free(d->lab);
     free(d->real);
@@ -136,6 +139,46 @@ static void load_slot(uad_acts *a, uint8_t *lab, const prepared *d,
         }
 }
 
+/* Copy the cached fixed-bank features of sample i to slot b (cache only
+ * exists without augmentation: the features are of the plain image). */
+static void load_fixed(uad_acts *a, const uad_model *m, const prepared *d,
+                       size_t i, int b) {
+    const float *src = d->fixed + i * d->fixed_n;
+    for (int l = 0; l < UAD_LEVELS; l++) {
+        size_t k = (size_t)UAD_GABOR_DIM * m->grid[l] * m->grid[l];
+        memcpy(a->gabor[l] + (size_t)b * k, src, k * sizeof(float));
+        src += k;
+    }
+}
+
+/* The fixed bank depends only on the image, so without augmentation it
+ * is computed once per sample here instead of at every step. Uses the
+ * trainer's activations (batch B) as scratch. */
+static uad_status cache_fixed(prepared *d, uad_acts *a, const uad_model *m,
+                              int B) {
+    size_t S2 = (size_t)m->size * m->size;
+    d->fixed_n = 0;
+    for (int l = 0; l < UAD_LEVELS; l++)
+        d->fixed_n += (size_t)UAD_GABOR_DIM * m->grid[l] * m->grid[l];
+    d->fixed = uad_malloc(d->n * d->fixed_n * sizeof(float));
+    if (!d->fixed) return UAD_ERR_NOMEM;
+    for (size_t i0 = 0; i0 < d->n; i0 += (size_t)B) {
+        int nb = d->n - i0 < (size_t)B ? (int)(d->n - i0) : B;
+        memcpy(a->img, d->img + i0 * 3 * S2, (size_t)nb * 3 * S2 *
+                                                 sizeof(float));
+        uad_backbone_fixed(a, m, nb);
+        for (int b = 0; b < nb; b++) {
+            float *dst = d->fixed + (i0 + (size_t)b) * d->fixed_n;
+            for (int l = 0; l < UAD_LEVELS; l++) {
+                size_t k = (size_t)UAD_GABOR_DIM * m->grid[l] * m->grid[l];
+                memcpy(dst, a->gabor[l] + (size_t)b * k, k * sizeof(float));
+                dst += k;
+            }
+        }
+    }
+    return UAD_OK;
+}
+
 /* ---- one step ---------------------------------------------------------- */
 
 /* Loss of the batch in a (forward done) and its gradient into a->glogit:
@@ -225,7 +268,9 @@ static float train_step(uad_model *m, trainer *t, const prepared *d,
     for (int b = 0; b < B; b++) {
         int tf = p->augment ? (int)uad_rng_below(r, 8) : 0;
         load_slot(&t->a, t->lab, d, t->idx[b], b, m->size, tf);
+        if (d->fixed) load_fixed(&t->a, m, d, t->idx[b], b);
     }
+    t->a.fixed_given = d->fixed != NULL;
     uad_model_forward(&t->a, m, B, 1);
     float loss = uad_model_loss(&t->a, m, t->lab, t->target, B, p->ce_weight);
     memset(t->grad, 0, m->n_arena * sizeof(float));
@@ -312,6 +357,8 @@ uad_status uad_train(uad_model *m, const uad_train_sample *samples,
     memset(&t, 0, sizeof t);
     st = prepare_all(&d, m, samples, n);
     if (!st) st = trainer_init(&t, m, p->batch, n);
+    if (!st && m->backbone != UAD_BACKBONE_STEM && !p->augment)
+        st = cache_fixed(&d, &t.a, m, p->batch);
     if (!st && nn_set_precision(p->bf16 ? NN_BF16 : NN_F32) != 0)
         st = uad_fail(UAD_ERR_USAGE, "train: bf16 compute needs a CPU with "
                       "AVX-512 bf16 support");
