@@ -19,7 +19,7 @@ static const char *k_usage =
     "  --size S         input side, multiple of 32 (default 256; published\n"
     "                   512)\n"
     "  --published      --width 1024 --size 512\n"
-    "  --backbone NAME  gabor | stem | hybrid (default hybrid)\n"
+    "  --backbone NAME  gabor | stem | hybrid (default gabor)\n"
     "  --epochs N       default 50 (5 steps each)\n"
     "  --steps N        steps per epoch, default 5\n"
     "  --batch N        default 16\n"

@@ -551,7 +551,7 @@ typedef struct uad_model_params {
     int width;       /* embedding width C; published 1024, default 64    */
     int input_size;  /* square input side S, multiple of 32; published
                         512, default 256                                 */
-    int backbone;    /* uad_backbone_kind; default UAD_BACKBONE_HYBRID   */
+    int backbone;    /* uad_backbone_kind; default UAD_BACKBONE_GABOR    */
     float tau;       /* pixel threshold on S_d, default 0.5              */
     uint64_t seed;   /* parameter initialisation                         */
 } uad_model_params;

@@ -24,7 +24,7 @@ uad_model_params uad_model_default_params(void) {
     uad_model_params p;
     p.width = 64;
     p.input_size = 256;
-    p.backbone = UAD_BACKBONE_HYBRID;
+    p.backbone = UAD_BACKBONE_GABOR;
     p.tau = 0.5f;
     p.seed = 0;
     return p;

@@ -98,6 +98,7 @@ static uad_model *train_small(const set *tr, uint64_t seed) {
     uad_model_params mp = uad_model_default_params();
     mp.width = 16;
     mp.input_size = 64;
+    mp.backbone = UAD_BACKBONE_HYBRID; /* fixed bank and stem together */
     mp.seed = seed;
     uad_model *m = NULL;
     CHECK(uad_model_create(&m, g_names, 2, &mp) == UAD_OK);
@@ -193,7 +194,10 @@ static void test_train_and_predict(void) {
     printf("test: image accuracy %.3f, image AUROC %.3f, anomalous pixels "
            "right %.3f, normal pixels right %.3f\n", e.img_acc, e.auroc,
            e.pix_anom, e.pix_norm);
-    /* measured: see the numbers printed above (README, tests) */
+    /* measured (hybrid backbone, width 16 at 64 x 64, 30 x 5 steps of 8,
+     * 10 normal + 20 defect test images): image accuracy 1.000, image
+     * AUROC 1.000, anomalous pixels given their class 0.754, normal
+     * pixels kept normal 0.997. The bounds leave room for other CPUs. */
     CHECK(e.img_acc >= 0.9);
     CHECK(e.auroc >= 0.97);
     CHECK(e.pix_anom >= 0.6);
