@@ -110,7 +110,7 @@ def loss_fn(logits, labels):
 def main():
     width, size, batch, steps = map(int, sys.argv[1:5])
     prec = sys.argv[5]
-    backbone = sys.argv[6] if len(sys.argv) > 6 else "hybrid"
+    backbone = sys.argv[6] if len(sys.argv) > 6 else "gabor"
     torch.manual_seed(0)
     net = Net(width, 5, backbone)
     img = torch.randn(batch, 3, size, size)
