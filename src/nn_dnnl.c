@@ -462,7 +462,7 @@ static nn_entry *conv_entry(int op, int N, int C, int H, int W, int OC,
         DNNL_OK(dnnl_primitive_desc_create(&hint, &fwd, NULL, g_engine,
                                            NULL));
         e->prim = prim_new(&desc, NULL, hint, &pd);
-        stage_init(&e->st[0], &uy, q(pd, dnnl_query_diff_dst_md), 0, 0, 0);
+        stage_init(&e->st[0], &uy, q(pd, dnnl_query_diff_dst_md), 0, 0, 3);
         stage_init(&e->st[1], &uw, q(pd, dnnl_query_weights_md), 0, 0, 1);
         stage_init(&e->st[2], &ux, q(pd, dnnl_query_diff_src_md), 1, 1, 2);
     } else {
@@ -478,7 +478,7 @@ static nn_entry *conv_entry(int op, int N, int C, int H, int W, int OC,
                                            NULL));
         e->prim = prim_new(&desc, NULL, hint, &pd);
         stage_init(&e->st[0], &ux, q(pd, dnnl_query_src_md), 0, 0, 0);
-        stage_init(&e->st[1], &uy, q(pd, dnnl_query_diff_dst_md), 0, 0, 1);
+        stage_init(&e->st[1], &uy, q(pd, dnnl_query_diff_dst_md), 0, 0, 3);
         stage_init(&e->st[2], &uw, q(pd, dnnl_query_diff_weights_md), 1, 1,
                    2);
     }
@@ -487,12 +487,91 @@ static nn_entry *conv_entry(int op, int N, int C, int H, int W, int OC,
     return e;
 }
 
+/* Whether two stages reorder the same user tensor into the same layout,
+ * so the second can reuse the first's copy. */
+static int same_layout(const nn_stage *a, const nn_stage *b) {
+    if (!a->reorder || !b->reorder) return !a->reorder && !b->reorder;
+    const dnnl_memory_desc_t *ma, *mb;
+    DNNL_OK(dnnl_memory_get_memory_desc(a->inner, &ma));
+    DNNL_OK(dnnl_memory_get_memory_desc(b->inner, &mb));
+    return dnnl_memory_desc_equal(ma, mb);
+}
+
+/* Backward data and weights of a k x k convolution through oneDNN. The
+ * output gradient is reordered once when both primitives want the same
+ * layout. */
+static void conv_backward_dnnl(float *dinp, float *dweight,
+                               const float *dout, const float *inp,
+                               const float *weight, int N, int C, int H,
+                               int W, int OC, int k) {
+    nn_entry *ed = dinp ? conv_entry(OP_CONV_BWD_DATA, N, C, H, W, OC, k, 0)
+                        : NULL;
+    nn_entry *ew = dweight ? conv_entry(OP_CONV_BWD_WEIGHTS, N, C, H, W, OC,
+                                        k, 0)
+                           : NULL;
+    dnnl_memory_t dy = NULL;
+    if (ed) {
+        dy = stage_in(&ed->st[0], dout);
+        dnnl_exec_arg_t a[3] = {
+            {DNNL_ARG_DIFF_DST, dy},
+            {DNNL_ARG_WEIGHTS, stage_in(&ed->st[1], weight)},
+            {DNNL_ARG_DIFF_SRC, stage_out_begin(&ed->st[2], dinp)}};
+        run(ed->prim, 3, a);
+        stage_out_end(&ed->st[2]);
+    }
+    if (!ew) return;
+    /* both passes stage diff_dst in slot 3, apart from src (slot 0) */
+    int share = ed && ed->st[0].reorder &&
+                same_layout(&ed->st[0], &ew->st[1]);
+    dnnl_memory_t src = stage_in(&ew->st[0], inp);
+    if (!share) dy = stage_in(&ew->st[1], dout);
+    dnnl_exec_arg_t a[3] = {
+        {DNNL_ARG_SRC, src},
+        {DNNL_ARG_DIFF_DST, dy},
+        {DNNL_ARG_DIFF_WEIGHTS, stage_out_begin(&ew->st[2], dweight)}};
+    run(ew->prim, 3, a);
+    stage_out_end(&ew->st[2]);
+}
+
+/* 1x1 convolutions are per-image matmuls on the NCHW layout itself:
+ * out_n(OC, HW) = weight(OC, C) @ inp_n(C, HW), no reorders needed. */
+static void conv1x1_forward(float *out, const float *inp,
+                            const float *weight, const float *bias, int N,
+                            int C, int HW, int OC) {
+    for (int n = 0; n < N; n++) {
+        float *y = out + (size_t)n * OC * HW;
+        nn_matmul(y, weight, inp + (size_t)n * C * HW, OC, C, HW, 0);
+        for (int o = 0; bias && o < OC; o++)
+            for (int i = 0; i < HW; i++) y[(size_t)o * HW + i] += bias[o];
+    }
+}
+
+static void conv1x1_backward(float *dinp, float *dweight, const float *dout,
+                             const float *inp, const float *weight, int N,
+                             int C, int HW, int OC) {
+    for (int n = 0; n < N; n++) {
+        const float *dy = dout + (size_t)n * OC * HW;
+        /* dinp_n(C, HW) += weight^T(C, OC) @ dout_n(OC, HW) */
+        if (dinp)
+            nn_matmul_at(dinp + (size_t)n * C * HW, weight, dy, C, OC, HW,
+                         1);
+        /* dweight(OC, C) += dout_n(OC, HW) @ inp_n(C, HW)^T */
+        if (dweight)
+            nn_matmul_bt(dweight, dy, inp + (size_t)n * C * HW, OC, HW, C,
+                         1);
+    }
+}
+
 void nn_conv2d_forward(float *out, const float *inp, const float *weight,
                        const float *bias, int N, int C, int H, int W,
                        int OC, int k) {
     /* out(N, OC, H, W), inp(N, C, H, W), weight(OC, C, k, k), bias(OC) */
     UAD_ASSERT(N > 0 && C > 0 && H > 0 && W > 0 && OC > 0);
     UAD_ASSERT(k > 0 && k % 2 == 1);
+    if (k == 1) {
+        conv1x1_forward(out, inp, weight, bias, N, C, H * W, OC);
+        return;
+    }
     nn_entry *e = conv_entry(OP_CONV_FWD, N, C, H, W, OC, k, bias != NULL);
     dnnl_exec_arg_t a[4] = {{DNNL_ARG_SRC, stage_in(&e->st[0], inp)},
                             {DNNL_ARG_WEIGHTS, stage_in(&e->st[1], weight)},
@@ -511,23 +590,11 @@ void nn_conv2d_backward(float *dinp, float *dweight, float *dbias,
      * dweight(OC, C, k, k), dbias(OC) */
     UAD_ASSERT(N > 0 && C > 0 && H > 0 && W > 0 && OC > 0);
     UAD_ASSERT(k > 0 && k % 2 == 1);
-    if (dinp) {
-        nn_entry *e = conv_entry(OP_CONV_BWD_DATA, N, C, H, W, OC, k, 0);
-        dnnl_exec_arg_t a[3] = {
-            {DNNL_ARG_DIFF_DST, stage_in(&e->st[0], dout)},
-            {DNNL_ARG_WEIGHTS, stage_in(&e->st[1], weight)},
-            {DNNL_ARG_DIFF_SRC, stage_out_begin(&e->st[2], dinp)}};
-        run(e->prim, 3, a);
-        stage_out_end(&e->st[2]);
-    }
-    if (dweight) {
-        nn_entry *e = conv_entry(OP_CONV_BWD_WEIGHTS, N, C, H, W, OC, k, 0);
-        dnnl_exec_arg_t a[3] = {
-            {DNNL_ARG_SRC, stage_in(&e->st[0], inp)},
-            {DNNL_ARG_DIFF_DST, stage_in(&e->st[1], dout)},
-            {DNNL_ARG_DIFF_WEIGHTS, stage_out_begin(&e->st[2], dweight)}};
-        run(e->prim, 3, a);
-        stage_out_end(&e->st[2]);
+    if (k == 1) {
+        conv1x1_backward(dinp, dweight, dout, inp, weight, N, C, H * W, OC);
+    } else {
+        conv_backward_dnnl(dinp, dweight, dout, inp, weight, N, C, H, W, OC,
+                           k);
     }
     if (!dbias) return;
     /* dbias(OC) += sum of dout over (N, H, W) */
