@@ -51,38 +51,6 @@ int nn_threads(void) {
     return g_threads;
 }
 
-/* Whether oneDNN can build a bf16 matmul here (asked once). */
-static int bf16_supported(void) {
-    static int known = -1;
-    if (known >= 0) return known;
-    engine_init();
-    dnnl_memory_desc_t a, b, c;
-    dnnl_dims_t d = {16, 16};
-    DNNL_OK(dnnl_memory_desc_init_by_tag(&a, 2, d, dnnl_bf16, dnnl_ab));
-    DNNL_OK(dnnl_memory_desc_init_by_tag(&b, 2, d, dnnl_bf16, dnnl_ab));
-    DNNL_OK(dnnl_memory_desc_init_by_tag(&c, 2, d, dnnl_f32, dnnl_ab));
-    dnnl_matmul_desc_t desc;
-    DNNL_OK(dnnl_matmul_desc_init(&desc, &a, &b, NULL, &c));
-    dnnl_primitive_desc_t pd;
-    known = dnnl_primitive_desc_create(&pd, &desc, NULL, g_engine, NULL) ==
-            dnnl_success;
-    if (known) dnnl_primitive_desc_destroy(pd);
-    return known;
-}
-
-int nn_set_precision(nn_precision p) {
-    UAD_ASSERT(p == NN_F32 || p == NN_BF16);
-    if (p == NN_BF16 && !bf16_supported()) {
-        UAD_WARN("bf16 compute is not supported by oneDNN on this CPU "
-                 "(it needs AVX-512); staying in f32");
-        return -1;
-    }
-    g_prec = p;
-    return 0;
-}
-
-nn_precision nn_get_precision(void) { return g_prec; }
-
 /* ---- scratch buffers ---- */
 
 #define NN_SLOTS 8
@@ -422,6 +390,39 @@ static const dnnl_memory_desc_t *q(dnnl_primitive_desc_t pd,
     return dnnl_primitive_desc_query_md(pd, what, 0);
 }
 
+/* The primitive descriptor of one convolution pass for key k (prec,
+ * sizes and bias flag from k); backward passes take a forward hint.
+ * Returns oneDNN's status so a bf16 probe can ask without failing. */
+static dnnl_status_t conv_pd(dnnl_primitive_desc_t *pd, int op,
+                             const nn_key *k) {
+    dnnl_data_type_t dt = k->prec == NN_BF16 ? dnnl_bf16 : dnnl_f32;
+    dnnl_convolution_desc_t fwd, desc;
+    conv_fwd_desc(&fwd, k, (int)k->d[6]);
+    if (op == OP_CONV_FWD)
+        return dnnl_primitive_desc_create(pd, &fwd, NULL, g_engine, NULL);
+    /* f32 for the pass's output, dt for its inputs */
+    dnnl_memory_desc_t x, w, y, xf, wf, yf;
+    dnnl_format_tag_t any = dnnl_format_tag_any;
+    conv_mds(&xf, &wf, &yf, k, any, any, dnnl_f32);
+    conv_mds(&x, &w, &y, k, any, any, dt);
+    long p = k->d[5] / 2;
+    dnnl_dims_t s = {1, 1}, pad = {p, p};
+    dnnl_status_t st =
+        op == OP_CONV_BWD_DATA
+            ? dnnl_convolution_backward_data_desc_init(
+                  &desc, dnnl_convolution_direct, &xf, &w, &y, s, pad, pad)
+            : dnnl_convolution_backward_weights_desc_init(
+                  &desc, dnnl_convolution_direct, &x, &wf, NULL, &y, s, pad,
+                  pad);
+    if (st != dnnl_success) return st;
+    dnnl_primitive_desc_t hint;
+    st = dnnl_primitive_desc_create(&hint, &fwd, NULL, g_engine, NULL);
+    if (st != dnnl_success) return st;
+    st = dnnl_primitive_desc_create(pd, &desc, NULL, g_engine, hint);
+    dnnl_primitive_desc_destroy(hint);
+    return st;
+}
+
 static nn_entry *conv_entry(int op, int N, int C, int H, int W, int OC,
                             int ks, int bias) {
     nn_key k;
@@ -435,54 +436,30 @@ static nn_entry *conv_entry(int op, int N, int C, int H, int W, int OC,
 
     engine_init();
     e = cache_add(&k);
-    dnnl_data_type_t dt = g_prec == NN_BF16 ? dnnl_bf16 : dnnl_f32;
-    dnnl_memory_desc_t ux, uw, uy, ax, aw, ay;
+    dnnl_memory_desc_t ux, uw, uy;
     conv_mds(&ux, &uw, &uy, &k, dnnl_nchw, dnnl_oihw, dnnl_f32);
-    dnnl_convolution_desc_t fwd, desc;
-    conv_fwd_desc(&fwd, &k, bias);
-    dnnl_primitive_desc_t pd, hint = NULL;
-    long p = ks / 2;
-    dnnl_dims_t s = {1, 1}, pad = {p, p};
+    dnnl_primitive_desc_t pd;
+    DNNL_OK(conv_pd(&pd, op, &k));
+    DNNL_OK(dnnl_primitive_create(&e->prim, pd));
+    /* stage slots: src 0, weights 1, outputs 2, diff_dst 3 (kept apart
+     * from src so the two backward passes can share its copy) */
     if (op == OP_CONV_FWD) {
-        e->prim = prim_new(&fwd, NULL, NULL, &pd);
         stage_init(&e->st[0], &ux, q(pd, dnnl_query_src_md), 0, 0, 0);
         stage_init(&e->st[1], &uw, q(pd, dnnl_query_weights_md), 0, 0, 1);
         stage_init(&e->st[2], &uy, q(pd, dnnl_query_dst_md), 1, 0, 2);
-        if (bias) e->mem[0] = mem_new(
-                      dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md,
-                                                   1));
+        if (bias)
+            e->mem[0] = mem_new(
+                dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 1));
     } else if (op == OP_CONV_BWD_DATA) {
-        dnnl_memory_desc_t axf;
-        conv_mds(&axf, &aw, &ay, &k, dnnl_format_tag_any,
-                 dnnl_format_tag_any, dnnl_f32);
-        conv_mds(&ax, &aw, &ay, &k, dnnl_format_tag_any,
-                 dnnl_format_tag_any, dt);
-        DNNL_OK(dnnl_convolution_backward_data_desc_init(
-            &desc, dnnl_convolution_direct, &axf, &aw, &ay, s, pad, pad));
-        DNNL_OK(dnnl_primitive_desc_create(&hint, &fwd, NULL, g_engine,
-                                           NULL));
-        e->prim = prim_new(&desc, NULL, hint, &pd);
         stage_init(&e->st[0], &uy, q(pd, dnnl_query_diff_dst_md), 0, 0, 3);
         stage_init(&e->st[1], &uw, q(pd, dnnl_query_weights_md), 0, 0, 1);
         stage_init(&e->st[2], &ux, q(pd, dnnl_query_diff_src_md), 1, 1, 2);
     } else {
-        dnnl_memory_desc_t awf;
-        conv_mds(&ax, &awf, &ay, &k, dnnl_format_tag_any,
-                 dnnl_format_tag_any, dnnl_f32);
-        conv_mds(&ax, &aw, &ay, &k, dnnl_format_tag_any,
-                 dnnl_format_tag_any, dt);
-        DNNL_OK(dnnl_convolution_backward_weights_desc_init(
-            &desc, dnnl_convolution_direct, &ax, &awf, NULL, &ay, s, pad,
-            pad));
-        DNNL_OK(dnnl_primitive_desc_create(&hint, &fwd, NULL, g_engine,
-                                           NULL));
-        e->prim = prim_new(&desc, NULL, hint, &pd);
         stage_init(&e->st[0], &ux, q(pd, dnnl_query_src_md), 0, 0, 0);
         stage_init(&e->st[1], &uy, q(pd, dnnl_query_diff_dst_md), 0, 0, 3);
         stage_init(&e->st[2], &uw, q(pd, dnnl_query_diff_weights_md), 1, 1,
                    2);
     }
-    if (hint) dnnl_primitive_desc_destroy(hint);
     dnnl_primitive_desc_destroy(pd);
     return e;
 }
@@ -532,6 +509,50 @@ static void conv_backward_dnnl(float *dinp, float *dweight,
     run(ew->prim, 3, a);
     stage_out_end(&ew->st[2]);
 }
+
+/* ---- precision ---- */
+
+/* Whether oneDNN can build bf16 matmul and convolution passes here
+ * (asked once, on small shapes). */
+static int bf16_supported(void) {
+    static int known = -1;
+    if (known >= 0) return known;
+    engine_init();
+    dnnl_memory_desc_t a, b, c;
+    dnnl_dims_t d = {16, 16};
+    DNNL_OK(dnnl_memory_desc_init_by_tag(&a, 2, d, dnnl_bf16, dnnl_ab));
+    DNNL_OK(dnnl_memory_desc_init_by_tag(&b, 2, d, dnnl_bf16, dnnl_ab));
+    DNNL_OK(dnnl_memory_desc_init_by_tag(&c, 2, d, dnnl_f32, dnnl_ab));
+    dnnl_matmul_desc_t desc;
+    DNNL_OK(dnnl_matmul_desc_init(&desc, &a, &b, NULL, &c));
+    dnnl_primitive_desc_t pd;
+    known = dnnl_primitive_desc_create(&pd, &desc, NULL, g_engine, NULL) ==
+            dnnl_success;
+    if (known) dnnl_primitive_desc_destroy(pd);
+    nn_key k;
+    memset(&k, 0, sizeof k);
+    k.prec = NN_BF16;
+    k.d[0] = 2, k.d[1] = 16, k.d[2] = 8, k.d[3] = 8, k.d[4] = 16;
+    k.d[5] = 3, k.d[6] = 1;
+    for (int op = OP_CONV_FWD; known && op <= OP_CONV_BWD_WEIGHTS; op++) {
+        known = conv_pd(&pd, op, &k) == dnnl_success;
+        if (known) dnnl_primitive_desc_destroy(pd);
+    }
+    return known;
+}
+
+int nn_set_precision(nn_precision p) {
+    UAD_ASSERT(p == NN_F32 || p == NN_BF16);
+    if (p == NN_BF16 && !bf16_supported()) {
+        UAD_WARN("bf16 compute is not supported by oneDNN on this CPU "
+                 "(it needs AVX-512); staying in f32");
+        return -1;
+    }
+    g_prec = p;
+    return 0;
+}
+
+nn_precision nn_get_precision(void) { return g_prec; }
 
 /* 1x1 convolutions are per-image matmuls on the NCHW layout itself:
  * out_n(OC, HW) = weight(OC, C) @ inp_n(C, HW), no reorders needed. */
