@@ -104,28 +104,26 @@ typedef struct {
 
 typedef struct {
     nn_key key;
+    unsigned long last;   /* use tick, for evicting the least recent */
     dnnl_primitive_t prim;
     nn_stage st[3];       /* conv: the two inputs and the output */
     dnnl_memory_t mem[4]; /* matmul: src, weights, dst; conv: bias */
 } nn_entry;
 
-#define NN_CACHE_MAX 512
+/* A network touches a few dozen shapes; the bound only matters for a
+ * caller cycling through many sizes, who then pays re-creation. */
+#define NN_CACHE_MAX 256
 static nn_entry *g_cache[NN_CACHE_MAX];
 static int g_ncache;
+static unsigned long g_tick;
 
 static nn_entry *cache_find(const nn_key *k) {
     for (int i = 0; i < g_ncache; i++)
-        if (memcmp(&g_cache[i]->key, k, sizeof *k) == 0) return g_cache[i];
+        if (memcmp(&g_cache[i]->key, k, sizeof *k) == 0) {
+            g_cache[i]->last = ++g_tick;
+            return g_cache[i];
+        }
     return NULL;
-}
-
-static nn_entry *cache_add(const nn_key *k) {
-    UAD_ASSERT(g_ncache < NN_CACHE_MAX);
-    nn_entry *e = calloc(1, sizeof *e);
-    UAD_ASSERT(e != NULL);
-    e->key = *k;
-    g_cache[g_ncache++] = e;
-    return e;
 }
 
 static void stage_free(nn_stage *s) {
@@ -134,16 +132,36 @@ static void stage_free(nn_stage *s) {
     if (s->inner) dnnl_memory_destroy(s->inner);
 }
 
+static void entry_free(nn_entry *e) {
+    if (e->prim) dnnl_primitive_destroy(e->prim);
+    for (int j = 0; j < 3; j++) stage_free(&e->st[j]);
+    for (int j = 0; j < 4; j++)
+        if (e->mem[j]) dnnl_memory_destroy(e->mem[j]);
+    free(e);
+}
+
+/* A new zeroed entry for k; when the cache is full the least recently
+ * used entry makes room (entries in use by the current kernel call were
+ * just touched, so they are never the victim). */
+static nn_entry *cache_add(const nn_key *k) {
+    if (g_ncache == NN_CACHE_MAX) {
+        int v = 0;
+        for (int i = 1; i < g_ncache; i++)
+            if (g_cache[i]->last < g_cache[v]->last) v = i;
+        entry_free(g_cache[v]);
+        g_cache[v] = g_cache[--g_ncache];
+    }
+    nn_entry *e = calloc(1, sizeof *e);
+    UAD_ASSERT(e != NULL);
+    e->key = *k;
+    e->last = ++g_tick;
+    g_cache[g_ncache++] = e;
+    return e;
+}
+
 /* Free every cached primitive and scratch buffer (tests, leak checks). */
 void nn_release(void) {
-    for (int i = 0; i < g_ncache; i++) {
-        nn_entry *e = g_cache[i];
-        if (e->prim) dnnl_primitive_destroy(e->prim);
-        for (int j = 0; j < 3; j++) stage_free(&e->st[j]);
-        for (int j = 0; j < 4; j++)
-            if (e->mem[j]) dnnl_memory_destroy(e->mem[j]);
-        free(e);
-    }
+    for (int i = 0; i < g_ncache; i++) entry_free(g_cache[i]);
     g_ncache = 0;
     for (int i = 0; i < NN_SLOTS; i++) {
         free(g_scratch[i]);

@@ -110,6 +110,15 @@ static void test_matmul(void) {
         const char *nm[3] = {"matmul +=", "matmul_bt +=", "matmul_at +="};
         CHECK(rel_err(nm[v], C, R, M * N, 1e-3) < 1e-6);
     }
+    /* more shapes (270) than the primitive cache holds (256): old entries are
+     * evicted and re-created, results unchanged */
+    float *big = rnd(64, -1, 1), *out = zeros(64);
+    for (int i = 0; i < 270; i++)
+        nn_matmul(out, big, big, 1 + i % 8, 1 + i / 8 % 8, 1 + i / 64, 0);
+    free(big), free(out);
+    nn_matmul(C, A, B, M, K, N, 0);
+    naive_mm(R, A, B, M, K, N, 0, 0);
+    CHECK(rel_err("matmul after cache churn", C, R, M * N, 1e-3) < 1e-6);
     free(A), free(B), free(C), free(C0), free(R);
 }
 
