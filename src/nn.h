@@ -38,7 +38,8 @@ nn_precision nn_get_precision(void);
 void nn_release(void);
 /* A process-wide scratch buffer per slot (0..7), at least `bytes` long and
  * 64-byte aligned; grows at the first larger request, contents are not
- * kept across calls. Slots 0-5 belong to the matmul/conv staging. */
+ * kept across calls. Slots 0-5 belong to the matmul/conv staging, 6-7 to
+ * the cosine-logit kernels. */
 void *nn_scratch(int slot, size_t bytes);
 /* f32 -> bf16 with round-to-nearest-even (NaN stays NaN). */
 void nn_f32_to_bf16(uint16_t *out, const float *inp, size_t n);

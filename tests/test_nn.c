@@ -366,6 +366,24 @@ static void test_elementwise(void) {
     nn_relu_backward(d, g, y, 4);
     CHECK(d[0] == 0 && d[1] == 0 && d[2] == 5 && d[3] == 5);
 
+    /* a long vector takes the multi-threaded path */
+    size_t nl = 100003;
+    float *lx = rnd(nl, -4, 4), *ly = zeros(nl), *ld = zeros(nl);
+    double *lw = malloc(nl * sizeof(double));
+    nn_gelu_forward(ly, lx, nl);
+    for (size_t i = 0; i < nl; i++)
+        lw[i] = 0.5 * lx[i] * (1 + erf(lx[i] / sqrt(2.0)));
+    CHECK(rel_err("gelu n=100003 vs f64", ly, lw, nl, 1e-3) < 1e-6);
+    nn_sigmoid_forward(ly, lx, nl);
+    nn_sigmoid_backward(ld, lx, ly, nl); /* dout = x */
+    for (size_t i = 0; i < nl; i++) {
+        double sg = 1 / (1 + exp(-(double)lx[i]));
+        lw[i] = lx[i] * sg * (1 - sg);
+    }
+    /* 1 - s in float loses ~2^-24 / (1 - s) relative near s = 1 */
+    CHECK(rel_err("sigmoid' n=100003 vs f64", ld, lw, nl, 1e-3) < 1e-5);
+    free(lx), free(ly), free(ld), free(lw);
+
     const char *names[3] = {"relu", "sigmoid", "gelu"};
     for (int op = 0; op < 3; op++) {
         ew_ctx c = {op, zeros(40), rnd(40, -3, 3), rnd(40, -1, 1), 40};
@@ -485,6 +503,35 @@ static void test_norms(void) {
     /* a smaller step would be exact; 1e-2 on |x| ~ 0.5 gives a few 1e-4 */
     CHECK(fd_check("l2norm", c.x, n, d, l2_loss, &c) < 3e-3);
     free(d);
+    /* HW = 300 spans a full and a partial block of 256 pixels */
+    {
+        nrm_ctx b = {0};
+        b.N = 2, b.C = 3, b.HW = 300;
+        size_t m = 1800;
+        b.x = rnd(m, -1, 1), b.R = rnd(m, -1, 1), b.out = zeros(m);
+        b.aux = zeros(600);
+        /* channel 0 in [1, 2] keeps every |x| >= 1, where a step of 1e-2
+         * is small against the curvature of x / |x| */
+        for (int k = 0; k < 2; k++)
+            for (int i = 0; i < 300; i++)
+                b.x[k * 900 + i] = 1.0f + fabsf(b.x[k * 900 + i]);
+        l2_loss(&b);
+        double *want = malloc(m * sizeof(double));
+        for (int k = 0; k < 2; k++)
+            for (int i = 0; i < 300; i++) {
+                double s2 = 0;
+                for (int ch = 0; ch < 3; ch++)
+                    s2 += pow(b.x[(k * 3 + ch) * 300 + i], 2);
+                for (int ch = 0; ch < 3; ch++)
+                    want[(k * 3 + ch) * 300 + i] =
+                        b.x[(k * 3 + ch) * 300 + i] / sqrt(s2);
+            }
+        CHECK(rel_err("l2norm HW=300 vs f64", b.out, want, m, 1e-3) < 1e-6);
+        float *db = zeros(m);
+        nn_l2norm_backward(db, b.R, b.out, b.aux, 2, 3, 300);
+        CHECK(fd_check("l2norm HW=300", b.x, m, db, l2_loss, &b) < 3e-3);
+        free(b.x), free(b.R), free(b.out), free(b.aux), free(want), free(db);
+    }
 
     c.N = 5, c.C = 7; /* T = 5 tokens of C = 7 */
     c.w = rnd(7, 0.5, 1.5), c.b = rnd(7, -1, 1), c.rstd = zeros(5);
