@@ -108,6 +108,9 @@ void nn_sigmoid_backward(float *dinp, const float *dout, const float *out,
 void nn_gelu_forward(float *out, const float *inp, size_t n);
 void nn_gelu_backward(float *dinp, const float *dout, const float *inp,
                       size_t n);
+void nn_quick_gelu_forward(float *out, const float *inp, size_t n);
+void nn_quick_gelu_backward(float *dinp, const float *dout,
+                            const float *inp, size_t n);
 
 /* ---- resizing (PyTorch bilinear, align_corners=False) ---- */
 

@@ -174,6 +174,23 @@ void nn_gelu_backward(float *dinp, const float *dout, const float *inp,
     }
 }
 
+/* Quick GELU (OpenAI CLIP): x * sigmoid(1.702 x). */
+void nn_quick_gelu_forward(float *out, const float *inp, size_t n) {
+    #pragma omp parallel for simd schedule(static) if (n > PAR_MIN)
+    for (size_t i = 0; i < n; i++)
+        out[i] = inp[i] / (1.0f + expf(-1.702f * inp[i]));
+}
+
+/* d/dx x s(a x) = s + a x s (1 - s), a = 1.702. */
+void nn_quick_gelu_backward(float *dinp, const float *dout,
+                            const float *inp, size_t n) {
+    #pragma omp parallel for simd schedule(static) if (n > PAR_MIN)
+    for (size_t i = 0; i < n; i++) {
+        float s = 1.0f / (1.0f + expf(-1.702f * inp[i]));
+        dinp[i] += dout[i] * (s + 1.702f * inp[i] * s * (1.0f - s));
+    }
+}
+
 /* ---- bilinear resize (PyTorch, align_corners=False) ---- */
 
 /* Source coordinate of output index o, as PyTorch computes it in float:

@@ -334,7 +334,7 @@ static void test_batchnorm(void) {
 /* ---- elementwise ---- */
 
 typedef struct {
-    int op; /* 0 relu, 1 sigmoid, 2 gelu */
+    int op; /* 0 relu, 1 sigmoid, 2 gelu, 3 quick gelu */
     float *out, *x, *R;
     size_t n;
 } ew_ctx;
@@ -344,6 +344,7 @@ static double ew_loss(void *p) {
     if (c->op == 0) nn_relu_forward(c->out, c->x, c->n);
     if (c->op == 1) nn_sigmoid_forward(c->out, c->x, c->n);
     if (c->op == 2) nn_gelu_forward(c->out, c->x, c->n);
+    if (c->op == 3) nn_quick_gelu_forward(c->out, c->x, c->n);
     return dot_d(c->out, c->R, c->n);
 }
 
@@ -361,6 +362,10 @@ static void test_elementwise(void) {
     nn_gelu_forward(y, x, 4);
     CHECK_NEAR(y[2], 0.8413447460685429, 1e-6);
     CHECK_NEAR(y[0], -0.15865525393145707, 1e-6);
+    /* quick GELU(1) = sigmoid(1.702) = 1 / (1 + e^-1.702) */
+    nn_quick_gelu_forward(y, x, 4);
+    CHECK_NEAR(y[2], 0.8457957, 1e-6);
+    CHECK(y[1] == 0);
     nn_relu_forward(y, x, 4);
     float g[4] = {5, 5, 5, 5};
     nn_relu_backward(d, g, y, 4);
@@ -384,8 +389,8 @@ static void test_elementwise(void) {
     CHECK(rel_err("sigmoid' n=100003 vs f64", ld, lw, nl, 1e-3) < 1e-5);
     free(lx), free(ly), free(ld), free(lw);
 
-    const char *names[3] = {"relu", "sigmoid", "gelu"};
-    for (int op = 0; op < 3; op++) {
+    const char *names[4] = {"relu", "sigmoid", "gelu", "quick gelu"};
+    for (int op = 0; op < 4; op++) {
         ew_ctx c = {op, zeros(40), rnd(40, -3, 3), rnd(40, -1, 1), 40};
         /* keep relu's inputs away from the kink at 0 */
         for (int i = 0; op == 0 && i < 40; i++)
@@ -395,6 +400,7 @@ static void test_elementwise(void) {
         if (op == 0) nn_relu_backward(dx, c.R, c.out, 40);
         if (op == 1) nn_sigmoid_backward(dx, c.R, c.out, 40);
         if (op == 2) nn_gelu_backward(dx, c.R, c.x, 40);
+        if (op == 3) nn_quick_gelu_backward(dx, c.R, c.x, 40);
         CHECK(fd_check(names[op], c.x, 40, dx, ew_loss, &c) < 1e-3);
         free(c.out), free(c.x), free(c.R), free(dx);
     }
