@@ -22,6 +22,12 @@ awk -F'\t' '
   FNR == NR { if ($1 !~ /^#/) t[$1 FS $2] = $3 FS $4; next }
   $1 == "peak" { peak = $4; printf "measured FMA peak (f32): %.1f GFLOP/s\n\n", peak; next }
   $1 ~ /^#/ { next }
+  $4 == "-" {
+    split(t[$1 FS $2], o, FS)
+    printf "%-32s %-4s ours %8.1f ms                        torch %8.1f ms                 ours/torch speed %.2fx\n",
+           $1, $2, $3, o[1], o[1] / $3
+    next
+  }
   {
     split(t[$1 FS $2], o, FS)
     pk = ($2 == "bf16") ? 2 * peak : peak
