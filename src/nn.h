@@ -13,6 +13,10 @@
  * Kernels never allocate per call in hot loops; scratch comes from the
  * caller or from primitives cached at first use.
  * Shape mismatches are programming errors (UAD_ASSERT), never statuses.
+ * Threads: kernels split their work over nn_threads() OpenMP threads
+ * (oneDNN shares the same pool) but are not reentrant: the primitive
+ * cache and scratch buffers are process-wide, so call them from one
+ * thread at a time.
  */
 #ifndef UAD_NN_H
 #define UAD_NN_H
@@ -160,8 +164,10 @@ float nn_focal_loss(float *dpred, const float *pred, const float *target,
 float nn_dice_loss(float *dpred, const float *pred, const float *target,
                    int N, size_t HW);
 /* Cross-entropy over Y classes of logits(N, Y, HW) against labels(N, HW)
- * in 1..Y; label 0 pixels are ignored. Mean over counted pixels (0 when
- * none). Writes (not accumulates) dlogits, scaled by `scale`. */
+ * in 1..Y (a label above Y is a caller bug: asserted); label 0 pixels are
+ * ignored. Returns the mean over counted pixels (0 when none), unscaled.
+ * Writes (not accumulates) dlogits (may be NULL) = scale * d mean / d
+ * logits, zero at ignored pixels. */
 float nn_cross_entropy(float *dlogits, const float *logits,
                        const unsigned char *labels, int N, int Y, int HW,
                        float scale);
