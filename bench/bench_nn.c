@@ -2,7 +2,8 @@
  * (forward, backward data + weights) in f32 and, where the CPU allows,
  * bf16; plus this machine's measured FMA peak and the peak RSS.
  *
- * Usage: bench_nn [reps]   (default 5; the median of reps is reported)
+ * Usage: bench_nn [reps [filter]]   (default 5 reps, the median is
+ * reported; with a filter only the cases whose name contains it run)
  * Output: one tab-separated line per case,
  *   case  precision  median_ms  GFLOP/s
  * with the measured peak on a "peak" line; bench/nn.sh joins it with
@@ -87,6 +88,10 @@ static double fma_peak(void) {
 
 typedef void (*bench_fn)(void *ctx);
 
+static const char *g_filter = "";
+
+static int wanted(const char *name) { return strstr(name, g_filter) != NULL; }
+
 /* Median seconds of `reps` runs after one warm-up (which builds the
  * cached primitives). */
 static double median_time(bench_fn f, void *ctx, int reps) {
@@ -123,10 +128,11 @@ static void run_mm(void *p) {
 }
 
 static void bench_mm(int M, int K, int N, const char *prec, int reps) {
-    mm_ctx c = {rnd((size_t)M * K), rnd((size_t)K * N),
-                rnd((size_t)M * N), M, K, N};
     char name[64];
     snprintf(name, sizeof name, "matmul_%dx%dx%d", M, K, N);
+    if (!wanted(name)) return;
+    mm_ctx c = {rnd((size_t)M * K), rnd((size_t)K * N),
+                rnd((size_t)M * N), M, K, N};
     report(name, prec, median_time(run_mm, &c, reps), 2.0 * M * K * N);
     free(c.a), free(c.b), free(c.c);
 }
@@ -152,11 +158,13 @@ static void run_bwd(void *p) {
 
 static void bench_conv(int N, int C, int H, int W, const char *prec,
                        int reps) {
+    char name[80];
+    snprintf(name, sizeof name, "conv3x3_fwdbwd_N%d_C%d_%dx%d", N, C, H, W);
+    if (!wanted(name)) return;
     size_t nx = (size_t)N * C * H * W, nw = (size_t)C * C * 9;
     cv_ctx c = {rnd(nx), rnd(nw), rnd(C), rnd(nx), rnd(nx),
                 rnd(nx), rnd(nw), rnd(C), N, C, H, W, C};
     double fl = 2.0 * N * C * C * 9.0 * H * W; /* one pass */
-    char name[80];
     double tf = median_time(run_fwd, &c, reps);
     double tb = median_time(run_bwd, &c, reps);
     snprintf(name, sizeof name, "conv3x3_fwd_N%d_C%d_%dx%d", N, C, H, W);
@@ -220,6 +228,7 @@ static void run_relu(void *p) {
 }
 
 static void bench_memory(int N, int C, int H, int reps) {
+    if (!wanted("memory")) return;
     size_t n = (size_t)N * C * H * H;
     ew_ctx c = {rnd(n), rnd(n), rnd(n), rnd(n), rnd(C), rnd(C), rnd(C),
                 rnd(C), rnd(C), rnd(C), rnd((size_t)N * H * H), rnd(n / 4),
@@ -246,9 +255,10 @@ static void bench_memory(int N, int C, int H, int reps) {
 int main(int argc, char **argv) {
     int reps = argc > 1 ? atoi(argv[1]) : 5;
     if (reps < 1) reps = 1;
+    if (argc > 2) g_filter = argv[2];
     nn_set_threads(0);
     printf("# threads %d\n", nn_threads());
-    printf("peak\tf32\t0\t%.1f\n", fma_peak());
+    if (wanted("peak")) printf("peak\tf32\t0\t%.1f\n", fma_peak());
     for (int p = 0; p < 2; p++) {
         const char *prec = p ? "bf16" : "f32";
         if (nn_set_precision(p ? NN_BF16 : NN_F32) != 0) {

@@ -7,6 +7,7 @@
 #include "nn.h"
 
 #include <math.h>
+#include <omp.h>
 #include <stdint.h>
 
 static uad_rng g_rng;
@@ -913,6 +914,7 @@ int main(void) {
     uad_rng_seed(&g_rng, 42);
     nn_set_threads(1);
     CHECK(nn_threads() == 1);
+    CHECK(omp_get_max_threads() == 1); /* what oneDNN's OpenMP sees */
     nn_set_threads(0);
     CHECK(nn_threads() >= 1);
     test_matmul();
