@@ -62,6 +62,42 @@ def bench_conv(N, C, H, W, dt, prec):
     report("conv3x3_fwdbwd_" + tag, prec, tf + tb, 3 * fl)
 
 
+def bench_memory(N, C, H):
+    """The memory-bound kernels of bench_nn.c at the same shape (ms)."""
+    x = torch.rand(N, C, H, H).requires_grad_(True)
+    g, b = torch.rand(C).requires_grad_(True), torch.rand(C).requires_grad_(True)
+    rm, rv = torch.zeros(C), torch.ones(C)
+    small = torch.rand(N, C, H // 2, H // 2).requires_grad_(True)
+    dy = torch.rand(N, C, H, H)
+    y_bn = F.batch_norm(x, rm, rv, g, b, training=True)
+    y_l2 = F.normalize(x, dim=1)
+    y_up = F.interpolate(small, size=(H, H), mode="bilinear",
+                         align_corners=False)
+    cases = [
+        ("batchnorm_fwd", lambda: F.batch_norm(x, rm, rv, g, b, training=True)),
+        ("batchnorm_bwd", lambda: torch.autograd.grad(y_bn, (x, g, b), dy,
+                                                      retain_graph=True)),
+        ("l2norm_fwd", lambda: F.normalize(x, dim=1)),
+        ("l2norm_bwd", lambda: torch.autograd.grad(y_l2, (x,), dy,
+                                                   retain_graph=True)),
+        ("resize2x_fwd", lambda: F.interpolate(small, size=(H, H),
+                                               mode="bilinear",
+                                               align_corners=False)),
+        ("resize2x_bwd", lambda: torch.autograd.grad(y_up, (small,), dy,
+                                                     retain_graph=True)),
+        ("relu_fwd", lambda: F.relu(x)),
+    ]
+    for name, fn in cases:
+        grad = name.endswith("bwd")
+        if grad:
+            t = median_time(fn)
+        else:
+            with torch.no_grad():
+                t = median_time(fn)
+        print("%s_N%d_C%d_%dx%d\tf32\t%.2f\t-" % (name, N, C, H, H, t * 1e3),
+              flush=True)
+
+
 def has_avx512():
     with open("/proc/cpuinfo") as fh:
         return "avx512" in fh.read()
@@ -78,5 +114,6 @@ for dt, prec in precs:
     bench_mm(4096, 768, 768, dt, prec)
     bench_conv(8, 256, 64, 64, dt, prec)
     bench_conv(8, 128, 128, 128, dt, prec)
+bench_memory(8, 256, 64)
 print("# peak RSS %.1f MB" %
       (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0))

@@ -13,6 +13,10 @@
  * Kernels never allocate per call in hot loops; scratch comes from the
  * caller or from primitives cached at first use.
  * Shape mismatches are programming errors (UAD_ASSERT), never statuses.
+ * Threads: kernels split their work over nn_threads() OpenMP threads
+ * (oneDNN shares the same pool) but are not reentrant: the primitive
+ * cache and scratch buffers are process-wide, so call them from one
+ * thread at a time.
  */
 #ifndef UAD_NN_H
 #define UAD_NN_H
@@ -38,7 +42,8 @@ nn_precision nn_get_precision(void);
 void nn_release(void);
 /* A process-wide scratch buffer per slot (0..7), at least `bytes` long and
  * 64-byte aligned; grows at the first larger request, contents are not
- * kept across calls. Slots 0-5 belong to the matmul/conv staging. */
+ * kept across calls. Slots 0-5 belong to the matmul/conv staging, 6-7 to
+ * the cosine-logit kernels. */
 void *nn_scratch(int slot, size_t bytes);
 /* f32 -> bf16 with round-to-nearest-even (NaN stays NaN). */
 void nn_f32_to_bf16(uint16_t *out, const float *inp, size_t n);
@@ -107,6 +112,9 @@ void nn_sigmoid_backward(float *dinp, const float *dout, const float *out,
 void nn_gelu_forward(float *out, const float *inp, size_t n);
 void nn_gelu_backward(float *dinp, const float *dout, const float *inp,
                       size_t n);
+void nn_quick_gelu_forward(float *out, const float *inp, size_t n);
+void nn_quick_gelu_backward(float *dinp, const float *dout,
+                            const float *inp, size_t n);
 
 /* ---- resizing (PyTorch bilinear, align_corners=False) ---- */
 
@@ -156,8 +164,10 @@ float nn_focal_loss(float *dpred, const float *pred, const float *target,
 float nn_dice_loss(float *dpred, const float *pred, const float *target,
                    int N, size_t HW);
 /* Cross-entropy over Y classes of logits(N, Y, HW) against labels(N, HW)
- * in 1..Y; label 0 pixels are ignored. Mean over counted pixels (0 when
- * none). Writes (not accumulates) dlogits, scaled by `scale`. */
+ * in 1..Y (a label above Y is a caller bug: asserted); label 0 pixels are
+ * ignored. Returns the mean over counted pixels (0 when none), unscaled.
+ * Writes (not accumulates) dlogits (may be NULL) = scale * d mean / d
+ * logits, zero at ignored pixels. */
 float nn_cross_entropy(float *dlogits, const float *logits,
                        const unsigned char *labels, int N, int Y, int HW,
                        float scale);

@@ -51,38 +51,6 @@ int nn_threads(void) {
     return g_threads;
 }
 
-/* Whether oneDNN can build a bf16 matmul here (asked once). */
-static int bf16_supported(void) {
-    static int known = -1;
-    if (known >= 0) return known;
-    engine_init();
-    dnnl_memory_desc_t a, b, c;
-    dnnl_dims_t d = {16, 16};
-    DNNL_OK(dnnl_memory_desc_init_by_tag(&a, 2, d, dnnl_bf16, dnnl_ab));
-    DNNL_OK(dnnl_memory_desc_init_by_tag(&b, 2, d, dnnl_bf16, dnnl_ab));
-    DNNL_OK(dnnl_memory_desc_init_by_tag(&c, 2, d, dnnl_f32, dnnl_ab));
-    dnnl_matmul_desc_t desc;
-    DNNL_OK(dnnl_matmul_desc_init(&desc, &a, &b, NULL, &c));
-    dnnl_primitive_desc_t pd;
-    known = dnnl_primitive_desc_create(&pd, &desc, NULL, g_engine, NULL) ==
-            dnnl_success;
-    if (known) dnnl_primitive_desc_destroy(pd);
-    return known;
-}
-
-int nn_set_precision(nn_precision p) {
-    UAD_ASSERT(p == NN_F32 || p == NN_BF16);
-    if (p == NN_BF16 && !bf16_supported()) {
-        UAD_WARN("bf16 compute is not supported by oneDNN on this CPU "
-                 "(it needs AVX-512); staying in f32");
-        return -1;
-    }
-    g_prec = p;
-    return 0;
-}
-
-nn_precision nn_get_precision(void) { return g_prec; }
-
 /* ---- scratch buffers ---- */
 
 #define NN_SLOTS 8
@@ -136,28 +104,26 @@ typedef struct {
 
 typedef struct {
     nn_key key;
+    unsigned long last;   /* use tick, for evicting the least recent */
     dnnl_primitive_t prim;
     nn_stage st[3];       /* conv: the two inputs and the output */
     dnnl_memory_t mem[4]; /* matmul: src, weights, dst; conv: bias */
 } nn_entry;
 
-#define NN_CACHE_MAX 512
+/* A network touches a few dozen shapes; the bound only matters for a
+ * caller cycling through many sizes, who then pays re-creation. */
+#define NN_CACHE_MAX 256
 static nn_entry *g_cache[NN_CACHE_MAX];
 static int g_ncache;
+static unsigned long g_tick;
 
 static nn_entry *cache_find(const nn_key *k) {
     for (int i = 0; i < g_ncache; i++)
-        if (memcmp(&g_cache[i]->key, k, sizeof *k) == 0) return g_cache[i];
+        if (memcmp(&g_cache[i]->key, k, sizeof *k) == 0) {
+            g_cache[i]->last = ++g_tick;
+            return g_cache[i];
+        }
     return NULL;
-}
-
-static nn_entry *cache_add(const nn_key *k) {
-    UAD_ASSERT(g_ncache < NN_CACHE_MAX);
-    nn_entry *e = calloc(1, sizeof *e);
-    UAD_ASSERT(e != NULL);
-    e->key = *k;
-    g_cache[g_ncache++] = e;
-    return e;
 }
 
 static void stage_free(nn_stage *s) {
@@ -166,16 +132,36 @@ static void stage_free(nn_stage *s) {
     if (s->inner) dnnl_memory_destroy(s->inner);
 }
 
+static void entry_free(nn_entry *e) {
+    if (e->prim) dnnl_primitive_destroy(e->prim);
+    for (int j = 0; j < 3; j++) stage_free(&e->st[j]);
+    for (int j = 0; j < 4; j++)
+        if (e->mem[j]) dnnl_memory_destroy(e->mem[j]);
+    free(e);
+}
+
+/* A new zeroed entry for k; when the cache is full the least recently
+ * used entry makes room (entries in use by the current kernel call were
+ * just touched, so they are never the victim). */
+static nn_entry *cache_add(const nn_key *k) {
+    if (g_ncache == NN_CACHE_MAX) {
+        int v = 0;
+        for (int i = 1; i < g_ncache; i++)
+            if (g_cache[i]->last < g_cache[v]->last) v = i;
+        entry_free(g_cache[v]);
+        g_cache[v] = g_cache[--g_ncache];
+    }
+    nn_entry *e = calloc(1, sizeof *e);
+    UAD_ASSERT(e != NULL);
+    e->key = *k;
+    e->last = ++g_tick;
+    g_cache[g_ncache++] = e;
+    return e;
+}
+
 /* Free every cached primitive and scratch buffer (tests, leak checks). */
 void nn_release(void) {
-    for (int i = 0; i < g_ncache; i++) {
-        nn_entry *e = g_cache[i];
-        if (e->prim) dnnl_primitive_destroy(e->prim);
-        for (int j = 0; j < 3; j++) stage_free(&e->st[j]);
-        for (int j = 0; j < 4; j++)
-            if (e->mem[j]) dnnl_memory_destroy(e->mem[j]);
-        free(e);
-    }
+    for (int i = 0; i < g_ncache; i++) entry_free(g_cache[i]);
     g_ncache = 0;
     for (int i = 0; i < NN_SLOTS; i++) {
         free(g_scratch[i]);
@@ -422,6 +408,39 @@ static const dnnl_memory_desc_t *q(dnnl_primitive_desc_t pd,
     return dnnl_primitive_desc_query_md(pd, what, 0);
 }
 
+/* The primitive descriptor of one convolution pass for key k (prec,
+ * sizes and bias flag from k); backward passes take a forward hint.
+ * Returns oneDNN's status so a bf16 probe can ask without failing. */
+static dnnl_status_t conv_pd(dnnl_primitive_desc_t *pd, int op,
+                             const nn_key *k) {
+    dnnl_data_type_t dt = k->prec == NN_BF16 ? dnnl_bf16 : dnnl_f32;
+    dnnl_convolution_desc_t fwd, desc;
+    conv_fwd_desc(&fwd, k, (int)k->d[6]);
+    if (op == OP_CONV_FWD)
+        return dnnl_primitive_desc_create(pd, &fwd, NULL, g_engine, NULL);
+    /* f32 for the pass's output, dt for its inputs */
+    dnnl_memory_desc_t x, w, y, xf, wf, yf;
+    dnnl_format_tag_t any = dnnl_format_tag_any;
+    conv_mds(&xf, &wf, &yf, k, any, any, dnnl_f32);
+    conv_mds(&x, &w, &y, k, any, any, dt);
+    long p = k->d[5] / 2;
+    dnnl_dims_t s = {1, 1}, pad = {p, p};
+    dnnl_status_t st =
+        op == OP_CONV_BWD_DATA
+            ? dnnl_convolution_backward_data_desc_init(
+                  &desc, dnnl_convolution_direct, &xf, &w, &y, s, pad, pad)
+            : dnnl_convolution_backward_weights_desc_init(
+                  &desc, dnnl_convolution_direct, &x, &wf, NULL, &y, s, pad,
+                  pad);
+    if (st != dnnl_success) return st;
+    dnnl_primitive_desc_t hint;
+    st = dnnl_primitive_desc_create(&hint, &fwd, NULL, g_engine, NULL);
+    if (st != dnnl_success) return st;
+    st = dnnl_primitive_desc_create(pd, &desc, NULL, g_engine, hint);
+    dnnl_primitive_desc_destroy(hint);
+    return st;
+}
+
 static nn_entry *conv_entry(int op, int N, int C, int H, int W, int OC,
                             int ks, int bias) {
     nn_key k;
@@ -435,56 +454,151 @@ static nn_entry *conv_entry(int op, int N, int C, int H, int W, int OC,
 
     engine_init();
     e = cache_add(&k);
-    dnnl_data_type_t dt = g_prec == NN_BF16 ? dnnl_bf16 : dnnl_f32;
-    dnnl_memory_desc_t ux, uw, uy, ax, aw, ay;
+    dnnl_memory_desc_t ux, uw, uy;
     conv_mds(&ux, &uw, &uy, &k, dnnl_nchw, dnnl_oihw, dnnl_f32);
-    dnnl_convolution_desc_t fwd, desc;
-    conv_fwd_desc(&fwd, &k, bias);
-    dnnl_primitive_desc_t pd, hint = NULL;
-    long p = ks / 2;
-    dnnl_dims_t s = {1, 1}, pad = {p, p};
+    dnnl_primitive_desc_t pd;
+    DNNL_OK(conv_pd(&pd, op, &k));
+    DNNL_OK(dnnl_primitive_create(&e->prim, pd));
+    /* stage slots: src 0, weights 1, outputs 2, diff_dst 3 (kept apart
+     * from src so the two backward passes can share its copy) */
     if (op == OP_CONV_FWD) {
-        e->prim = prim_new(&fwd, NULL, NULL, &pd);
         stage_init(&e->st[0], &ux, q(pd, dnnl_query_src_md), 0, 0, 0);
         stage_init(&e->st[1], &uw, q(pd, dnnl_query_weights_md), 0, 0, 1);
         stage_init(&e->st[2], &uy, q(pd, dnnl_query_dst_md), 1, 0, 2);
-        if (bias) e->mem[0] = mem_new(
-                      dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md,
-                                                   1));
+        if (bias)
+            e->mem[0] = mem_new(
+                dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 1));
     } else if (op == OP_CONV_BWD_DATA) {
-        dnnl_memory_desc_t axf;
-        conv_mds(&axf, &aw, &ay, &k, dnnl_format_tag_any,
-                 dnnl_format_tag_any, dnnl_f32);
-        conv_mds(&ax, &aw, &ay, &k, dnnl_format_tag_any,
-                 dnnl_format_tag_any, dt);
-        DNNL_OK(dnnl_convolution_backward_data_desc_init(
-            &desc, dnnl_convolution_direct, &axf, &aw, &ay, s, pad, pad));
-        DNNL_OK(dnnl_primitive_desc_create(&hint, &fwd, NULL, g_engine,
-                                           NULL));
-        e->prim = prim_new(&desc, NULL, hint, &pd);
-        stage_init(&e->st[0], &uy, q(pd, dnnl_query_diff_dst_md), 0, 0, 0);
+        stage_init(&e->st[0], &uy, q(pd, dnnl_query_diff_dst_md), 0, 0, 3);
         stage_init(&e->st[1], &uw, q(pd, dnnl_query_weights_md), 0, 0, 1);
         stage_init(&e->st[2], &ux, q(pd, dnnl_query_diff_src_md), 1, 1, 2);
     } else {
-        dnnl_memory_desc_t awf;
-        conv_mds(&ax, &awf, &ay, &k, dnnl_format_tag_any,
-                 dnnl_format_tag_any, dnnl_f32);
-        conv_mds(&ax, &aw, &ay, &k, dnnl_format_tag_any,
-                 dnnl_format_tag_any, dt);
-        DNNL_OK(dnnl_convolution_backward_weights_desc_init(
-            &desc, dnnl_convolution_direct, &ax, &awf, NULL, &ay, s, pad,
-            pad));
-        DNNL_OK(dnnl_primitive_desc_create(&hint, &fwd, NULL, g_engine,
-                                           NULL));
-        e->prim = prim_new(&desc, NULL, hint, &pd);
         stage_init(&e->st[0], &ux, q(pd, dnnl_query_src_md), 0, 0, 0);
-        stage_init(&e->st[1], &uy, q(pd, dnnl_query_diff_dst_md), 0, 0, 1);
+        stage_init(&e->st[1], &uy, q(pd, dnnl_query_diff_dst_md), 0, 0, 3);
         stage_init(&e->st[2], &uw, q(pd, dnnl_query_diff_weights_md), 1, 1,
                    2);
     }
-    if (hint) dnnl_primitive_desc_destroy(hint);
     dnnl_primitive_desc_destroy(pd);
     return e;
+}
+
+/* Whether two stages reorder the same user tensor into the same layout,
+ * so the second can reuse the first's copy. */
+static int same_layout(const nn_stage *a, const nn_stage *b) {
+    if (!a->reorder || !b->reorder) return !a->reorder && !b->reorder;
+    const dnnl_memory_desc_t *ma, *mb;
+    DNNL_OK(dnnl_memory_get_memory_desc(a->inner, &ma));
+    DNNL_OK(dnnl_memory_get_memory_desc(b->inner, &mb));
+    return dnnl_memory_desc_equal(ma, mb);
+}
+
+/* Backward data and weights of a k x k convolution through oneDNN. The
+ * output gradient is reordered once when both primitives want the same
+ * layout. */
+static void conv_backward_dnnl(float *dinp, float *dweight,
+                               const float *dout, const float *inp,
+                               const float *weight, int N, int C, int H,
+                               int W, int OC, int k) {
+    nn_entry *ed = dinp ? conv_entry(OP_CONV_BWD_DATA, N, C, H, W, OC, k, 0)
+                        : NULL;
+    nn_entry *ew = dweight ? conv_entry(OP_CONV_BWD_WEIGHTS, N, C, H, W, OC,
+                                        k, 0)
+                           : NULL;
+    dnnl_memory_t dy = NULL;
+    if (ed) {
+        dy = stage_in(&ed->st[0], dout);
+        dnnl_exec_arg_t a[3] = {
+            {DNNL_ARG_DIFF_DST, dy},
+            {DNNL_ARG_WEIGHTS, stage_in(&ed->st[1], weight)},
+            {DNNL_ARG_DIFF_SRC, stage_out_begin(&ed->st[2], dinp)}};
+        run(ed->prim, 3, a);
+        stage_out_end(&ed->st[2]);
+    }
+    if (!ew) return;
+    /* both passes stage diff_dst in slot 3, apart from src (slot 0) */
+    int share = ed && ed->st[0].reorder &&
+                same_layout(&ed->st[0], &ew->st[1]);
+    dnnl_memory_t src = stage_in(&ew->st[0], inp);
+    if (!share) dy = stage_in(&ew->st[1], dout);
+    dnnl_exec_arg_t a[3] = {
+        {DNNL_ARG_SRC, src},
+        {DNNL_ARG_DIFF_DST, dy},
+        {DNNL_ARG_DIFF_WEIGHTS, stage_out_begin(&ew->st[2], dweight)}};
+    run(ew->prim, 3, a);
+    stage_out_end(&ew->st[2]);
+}
+
+/* ---- precision ---- */
+
+/* Whether oneDNN can build bf16 matmul and convolution passes here
+ * (asked once, on small shapes). */
+static int bf16_supported(void) {
+    static int known = -1;
+    if (known >= 0) return known;
+    engine_init();
+    dnnl_memory_desc_t a, b, c;
+    dnnl_dims_t d = {16, 16};
+    DNNL_OK(dnnl_memory_desc_init_by_tag(&a, 2, d, dnnl_bf16, dnnl_ab));
+    DNNL_OK(dnnl_memory_desc_init_by_tag(&b, 2, d, dnnl_bf16, dnnl_ab));
+    DNNL_OK(dnnl_memory_desc_init_by_tag(&c, 2, d, dnnl_f32, dnnl_ab));
+    dnnl_matmul_desc_t desc;
+    DNNL_OK(dnnl_matmul_desc_init(&desc, &a, &b, NULL, &c));
+    dnnl_primitive_desc_t pd;
+    known = dnnl_primitive_desc_create(&pd, &desc, NULL, g_engine, NULL) ==
+            dnnl_success;
+    if (known) dnnl_primitive_desc_destroy(pd);
+    nn_key k;
+    memset(&k, 0, sizeof k);
+    k.prec = NN_BF16;
+    k.d[0] = 2, k.d[1] = 16, k.d[2] = 8, k.d[3] = 8, k.d[4] = 16;
+    k.d[5] = 3, k.d[6] = 1;
+    for (int op = OP_CONV_FWD; known && op <= OP_CONV_BWD_WEIGHTS; op++) {
+        known = conv_pd(&pd, op, &k) == dnnl_success;
+        if (known) dnnl_primitive_desc_destroy(pd);
+    }
+    return known;
+}
+
+int nn_set_precision(nn_precision p) {
+    UAD_ASSERT(p == NN_F32 || p == NN_BF16);
+    if (p == NN_BF16 && !bf16_supported()) {
+        UAD_WARN("bf16 compute is not supported by oneDNN on this CPU "
+                 "(it needs AVX-512); staying in f32");
+        return -1;
+    }
+    g_prec = p;
+    return 0;
+}
+
+nn_precision nn_get_precision(void) { return g_prec; }
+
+/* 1x1 convolutions are per-image matmuls on the NCHW layout itself:
+ * out_n(OC, HW) = weight(OC, C) @ inp_n(C, HW), no reorders needed. */
+static void conv1x1_forward(float *out, const float *inp,
+                            const float *weight, const float *bias, int N,
+                            int C, int HW, int OC) {
+    for (int n = 0; n < N; n++) {
+        float *y = out + (size_t)n * OC * HW;
+        nn_matmul(y, weight, inp + (size_t)n * C * HW, OC, C, HW, 0);
+        for (int o = 0; bias && o < OC; o++)
+            for (int i = 0; i < HW; i++) y[(size_t)o * HW + i] += bias[o];
+    }
+}
+
+static void conv1x1_backward(float *dinp, float *dweight, const float *dout,
+                             const float *inp, const float *weight, int N,
+                             int C, int HW, int OC) {
+    for (int n = 0; n < N; n++) {
+        const float *dy = dout + (size_t)n * OC * HW;
+        /* dinp_n(C, HW) += weight^T(C, OC) @ dout_n(OC, HW) */
+        if (dinp)
+            nn_matmul_at(dinp + (size_t)n * C * HW, weight, dy, C, OC, HW,
+                         1);
+        /* dweight(OC, C) += dout_n(OC, HW) @ inp_n(C, HW)^T */
+        if (dweight)
+            nn_matmul_bt(dweight, dy, inp + (size_t)n * C * HW, OC, HW, C,
+                         1);
+    }
 }
 
 void nn_conv2d_forward(float *out, const float *inp, const float *weight,
@@ -493,6 +607,10 @@ void nn_conv2d_forward(float *out, const float *inp, const float *weight,
     /* out(N, OC, H, W), inp(N, C, H, W), weight(OC, C, k, k), bias(OC) */
     UAD_ASSERT(N > 0 && C > 0 && H > 0 && W > 0 && OC > 0);
     UAD_ASSERT(k > 0 && k % 2 == 1);
+    if (k == 1) {
+        conv1x1_forward(out, inp, weight, bias, N, C, H * W, OC);
+        return;
+    }
     nn_entry *e = conv_entry(OP_CONV_FWD, N, C, H, W, OC, k, bias != NULL);
     dnnl_exec_arg_t a[4] = {{DNNL_ARG_SRC, stage_in(&e->st[0], inp)},
                             {DNNL_ARG_WEIGHTS, stage_in(&e->st[1], weight)},
@@ -511,23 +629,11 @@ void nn_conv2d_backward(float *dinp, float *dweight, float *dbias,
      * dweight(OC, C, k, k), dbias(OC) */
     UAD_ASSERT(N > 0 && C > 0 && H > 0 && W > 0 && OC > 0);
     UAD_ASSERT(k > 0 && k % 2 == 1);
-    if (dinp) {
-        nn_entry *e = conv_entry(OP_CONV_BWD_DATA, N, C, H, W, OC, k, 0);
-        dnnl_exec_arg_t a[3] = {
-            {DNNL_ARG_DIFF_DST, stage_in(&e->st[0], dout)},
-            {DNNL_ARG_WEIGHTS, stage_in(&e->st[1], weight)},
-            {DNNL_ARG_DIFF_SRC, stage_out_begin(&e->st[2], dinp)}};
-        run(e->prim, 3, a);
-        stage_out_end(&e->st[2]);
-    }
-    if (dweight) {
-        nn_entry *e = conv_entry(OP_CONV_BWD_WEIGHTS, N, C, H, W, OC, k, 0);
-        dnnl_exec_arg_t a[3] = {
-            {DNNL_ARG_SRC, stage_in(&e->st[0], inp)},
-            {DNNL_ARG_DIFF_DST, stage_in(&e->st[1], dout)},
-            {DNNL_ARG_DIFF_WEIGHTS, stage_out_begin(&e->st[2], dweight)}};
-        run(e->prim, 3, a);
-        stage_out_end(&e->st[2]);
+    if (k == 1) {
+        conv1x1_backward(dinp, dweight, dout, inp, weight, N, C, H * W, OC);
+    } else {
+        conv_backward_dnnl(dinp, dweight, dout, inp, weight, N, C, H, W, OC,
+                           k);
     }
     if (!dbias) return;
     /* dbias(OC) += sum of dout over (N, H, W) */

@@ -123,32 +123,41 @@ void nn_batchnorm_backward(float *dinp, float *dgamma, float *dbeta,
 
 /* ---- elementwise ---- */
 
+/* Long loops are split over threads; short ones stay serial. */
+#define PAR_MIN 65536
+
 void nn_relu_forward(float *out, const float *inp, size_t n) {
+    #pragma omp parallel for simd schedule(static) if (n > PAR_MIN)
     for (size_t i = 0; i < n; i++) out[i] = inp[i] > 0.0f ? inp[i] : 0.0f;
 }
 
 void nn_relu_backward(float *dinp, const float *dout, const float *out,
                       size_t n) {
+    #pragma omp parallel for simd schedule(static) if (n > PAR_MIN)
     for (size_t i = 0; i < n; i++)
         dinp[i] += out[i] > 0.0f ? dout[i] : 0.0f;
 }
 
 void nn_add_forward(float *out, const float *a, const float *b, size_t n) {
+    #pragma omp parallel for simd schedule(static) if (n > PAR_MIN)
     for (size_t i = 0; i < n; i++) out[i] = a[i] + b[i];
 }
 
 void nn_sigmoid_forward(float *out, const float *inp, size_t n) {
+    #pragma omp parallel for simd schedule(static) if (n > PAR_MIN)
     for (size_t i = 0; i < n; i++) out[i] = 1.0f / (1.0f + expf(-inp[i]));
 }
 
 void nn_sigmoid_backward(float *dinp, const float *dout, const float *out,
                          size_t n) {
+    #pragma omp parallel for simd schedule(static) if (n > PAR_MIN)
     for (size_t i = 0; i < n; i++)
         dinp[i] += dout[i] * out[i] * (1.0f - out[i]);
 }
 
 /* GELU, erf form: x * Phi(x), Phi(x) = (1 + erf(x / sqrt 2)) / 2. */
 void nn_gelu_forward(float *out, const float *inp, size_t n) {
+    #pragma omp parallel for simd schedule(static) if (n > PAR_MIN)
     for (size_t i = 0; i < n; i++)
         out[i] = 0.5f * inp[i] * (1.0f + erff(inp[i] * (float)M_SQRT1_2));
 }
@@ -157,10 +166,28 @@ void nn_gelu_forward(float *out, const float *inp, size_t n) {
 void nn_gelu_backward(float *dinp, const float *dout, const float *inp,
                       size_t n) {
     const float k = 0.3989422804014327f; /* 1 / sqrt(2 pi) */
+    #pragma omp parallel for schedule(static) if (n > PAR_MIN)
     for (size_t i = 0; i < n; i++) {
         float x = inp[i];
         float cdf = 0.5f * (1.0f + erff(x * (float)M_SQRT1_2));
         dinp[i] += dout[i] * (cdf + x * k * expf(-0.5f * x * x));
+    }
+}
+
+/* Quick GELU (OpenAI CLIP): x * sigmoid(1.702 x). */
+void nn_quick_gelu_forward(float *out, const float *inp, size_t n) {
+    #pragma omp parallel for simd schedule(static) if (n > PAR_MIN)
+    for (size_t i = 0; i < n; i++)
+        out[i] = inp[i] / (1.0f + expf(-1.702f * inp[i]));
+}
+
+/* d/dx x s(a x) = s + a x s (1 - s), a = 1.702. */
+void nn_quick_gelu_backward(float *dinp, const float *dout,
+                            const float *inp, size_t n) {
+    #pragma omp parallel for simd schedule(static) if (n > PAR_MIN)
+    for (size_t i = 0; i < n; i++) {
+        float s = 1.0f / (1.0f + expf(-1.702f * inp[i]));
+        dinp[i] += dout[i] * (s + 1.702f * inp[i] * s * (1.0f - s));
     }
 }
 
@@ -233,22 +260,32 @@ void nn_resize_bilinear_backward(float *dinp, const float *dout, int NC,
 
 /* ---- L2 normalisation over channels (F.normalize(x, dim=1)) ---- */
 
+/* Pixels are processed in blocks of L2_BLOCK (all channels of a block
+ * stay in cache between the two passes); blocks run in parallel. */
+#define L2_BLOCK 256
+
 void nn_l2norm_forward(float *out, float *norm, const float *inp, int N,
                        int C, int HW, float eps) {
     /* out, inp (N, C, HW); norm (N, HW) = max(|x| over C, eps), the
      * divisor actually used, which is what the backward needs */
-    for (int n = 0; n < N; n++) {
-        float *nr = norm + (size_t)n * HW;
-        const float *x = inp + (size_t)n * C * HW;
-        float *y = out + (size_t)n * C * HW;
-        for (int i = 0; i < HW; i++) nr[i] = 0.0f;
+    int nb = (HW + L2_BLOCK - 1) / L2_BLOCK;
+    #pragma omp parallel for schedule(static)
+    for (int t = 0; t < N * nb; t++) {
+        int n = t / nb, i0 = t % nb * L2_BLOCK;
+        int len = HW - i0 < L2_BLOCK ? HW - i0 : L2_BLOCK;
+        const float *x = inp + (size_t)n * C * HW + i0;
+        float *y = out + (size_t)n * C * HW + i0;
+        float *nr = norm + (size_t)n * HW + i0;
+        float acc[L2_BLOCK] = {0};
+        for (int c = 0; c < C; c++) {
+            const float *xc = x + (size_t)c * HW;
+            for (int i = 0; i < len; i++) acc[i] += xc[i] * xc[i];
+        }
+        for (int i = 0; i < len; i++) nr[i] = fmaxf(sqrtf(acc[i]), eps);
+        for (int i = 0; i < len; i++) acc[i] = 1.0f / nr[i];
         for (int c = 0; c < C; c++)
-            for (int i = 0; i < HW; i++)
-                nr[i] += x[(size_t)c * HW + i] * x[(size_t)c * HW + i];
-        for (int i = 0; i < HW; i++) nr[i] = fmaxf(sqrtf(nr[i]), eps);
-        for (int c = 0; c < C; c++)
-            for (int i = 0; i < HW; i++)
-                y[(size_t)c * HW + i] = x[(size_t)c * HW + i] / nr[i];
+            for (int i = 0; i < len; i++)
+                y[(size_t)c * HW + i] = x[(size_t)c * HW + i] * acc[i];
     }
 }
 
@@ -258,26 +295,28 @@ void nn_l2norm_backward(float *dinp, const float *dout, const float *out,
      * clamped to eps, y = x / eps is linear and dx = dy / eps; such a
      * pixel has |y|^2 < 1, so |y|^2 < 0.999 marks it (|x| within 0.05%
      * below eps is treated as unclamped: the two formulas meet there). */
-    float *dot = nn_scratch(6, (size_t)HW * sizeof(float));
-    float *yy = nn_scratch(7, (size_t)HW * sizeof(float));
-    for (int n = 0; n < N; n++) {
-        const float *y = out + (size_t)n * C * HW;
-        const float *dy = dout + (size_t)n * C * HW;
-        const float *nr = norm + (size_t)n * HW;
-        float *dx = dinp + (size_t)n * C * HW;
-        for (int i = 0; i < HW; i++) dot[i] = yy[i] = 0.0f;
+    int nb = (HW + L2_BLOCK - 1) / L2_BLOCK;
+    #pragma omp parallel for schedule(static)
+    for (int t = 0; t < N * nb; t++) {
+        int n = t / nb, i0 = t % nb * L2_BLOCK;
+        int len = HW - i0 < L2_BLOCK ? HW - i0 : L2_BLOCK;
+        size_t off = (size_t)n * C * HW + i0;
+        const float *y = out + off, *dy = dout + off;
+        const float *nr = norm + (size_t)n * HW + i0;
+        float *dx = dinp + off;
+        float dot[L2_BLOCK] = {0}, yy[L2_BLOCK] = {0};
         for (int c = 0; c < C; c++)
-            for (int i = 0; i < HW; i++) {
+            for (int i = 0; i < len; i++) {
                 float v = y[(size_t)c * HW + i];
                 dot[i] += dy[(size_t)c * HW + i] * v;
                 yy[i] += v * v;
             }
-        for (int i = 0; i < HW; i++) {
+        for (int i = 0; i < len; i++) {
             if (yy[i] < 0.999f) dot[i] = 0.0f;
             yy[i] = 1.0f / nr[i];
         }
         for (int c = 0; c < C; c++)
-            for (int i = 0; i < HW; i++) {
+            for (int i = 0; i < len; i++) {
                 size_t j = (size_t)c * HW + i;
                 dx[j] += (dy[j] - y[j] * dot[i]) * yy[i];
             }
