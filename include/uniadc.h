@@ -393,6 +393,186 @@ int uad_miou(const uint64_t *conf, int ncls, double *out);
 /* Anomaly synthesis (SPEC sections 3-5)                               */
 /* ------------------------------------------------------------------ */
 
+/*
+ * Turns normal images into labelled defect images, one category at a
+ * time. Walk-through (zero-shot, priors):
+ *
+ *     uad_synth_params sp = uad_synth_default_params();
+ *     sp.seed = 7;
+ *     uad_synth *syn = NULL;
+ *     uad_synth_list out = {0};
+ *     if (uad_synth_create(&syn, normals, n_normals, &sp) != UAD_OK ||
+ *         uad_synth_zero_shot(&out, syn, priors) != UAD_OK) ...error...
+ *     for (size_t i = 0; i < out.n; i++)
+ *         ... out.items[i].image, .mask, .class_id, .method, .score ...
+ *     uad_synth_list_free(&out);
+ *     uad_synth_free(syn);
+ *
+ * Engines are interchangeable behind uad_synth_params.engine. The
+ * procedural engine (default) needs no model weights: foreground by a
+ * border colour model, masks from SPEC section 3's table, appearance from
+ * a lexicon of defect words (uad_synth_lexicon), candidates ranked by a
+ * weight-free consistency score (uad_synth_score), examples pasted with
+ * gradient-domain (Poisson) blending and ranked by SSIM.
+ */
+
+typedef enum uad_synth_engine {
+    UAD_SYNTH_PROCEDURAL = 0, /* weight-free, always available          */
+    UAD_SYNTH_DIFFUSION = 1   /* SD 1.5 + BrushNet: not built yet, every
+                                 call returns UAD_ERR_USAGE            */
+} uad_synth_engine;
+
+typedef struct uad_synth_params {
+    uad_synth_engine engine;
+    uint64_t seed;         /* every random choice derives from it      */
+    int per_category;      /* kept samples per category, default 16    */
+    int n_candidates;      /* B candidates per kept sample, default 32 */
+    int n_threads;         /* worker threads, default 1 (results do not
+                              depend on it)                            */
+    int min_component;     /* few-shot: components under this many px
+                              at 512 x 512 (scaled by area) are skipped,
+                              default 256                              */
+} uad_synth_params;
+
+uad_synth_params uad_synth_default_params(void);
+
+/* One synthetic sample. image has the source's size, channels and value
+ * scale; mask is w*h bytes, 1 = anomalous (never empty). */
+typedef struct uad_synth_sample {
+    uad_image image;
+    uint8_t *mask;
+    int class_id;        /* 1..Y, as the priors' order                */
+    char method[64];     /* "prior:hole", "example:poisson", ...      */
+    double score;        /* consistency (prior) or SSIM (example)     */
+    uint64_t seed;       /* reproduces this sample alone              */
+    int source;          /* index of the normal image used            */
+} uad_synth_sample;
+
+typedef struct uad_synth_list {
+    uad_synth_sample *items;
+    size_t n;
+} uad_synth_list;
+
+/* Frees every sample's image and mask and the array; zeroes the list. */
+void uad_synth_list_free(uad_synth_list *l);
+
+typedef struct uad_synth uad_synth;
+
+/* Prepare a synthesizer over n normal images (copied; all must share
+ * one channel count, sizes may differ). Estimates each image's
+ * foreground. p NULL = defaults. Fails with UAD_ERR_USAGE for the
+ * diffusion engine or bad parameters, UAD_ERR_DATA for no images. */
+uad_status uad_synth_create(uad_synth **out, const uad_image *normals,
+                            size_t n, const uad_synth_params *p);
+void uad_synth_free(uad_synth *s);
+/* Foreground of normal image i (w*h bytes, 1 = foreground). */
+const uint8_t *uad_synth_foreground(const uad_synth *s, size_t i);
+
+/* Zero-shot: per_category samples for every category of the priors, in
+ * category order. On failure *out is left empty. */
+uad_status uad_synth_zero_shot(uad_synth_list *out, uad_synth *s,
+                               const uad_priors *priors);
+/* One kept sample of category index `cat` (class cat + 1): B candidates,
+ * the best by uad_synth_score. Sample k of a run uses seed
+ * uad_synth_sample_seed(p.seed, cat, k). */
+uad_status uad_synth_prior_one(uad_synth_sample *out, uad_synth *s,
+                               const uad_priors *priors, int cat,
+                               uint64_t seed);
+uint64_t uad_synth_sample_seed(uint64_t seed, int cat, int k);
+
+/* A real example for few-shot synthesis: image + mask (w*h bytes,
+ * non-zero = anomalous) of category class_id. */
+typedef struct uad_synth_example {
+    const uad_image *image;
+    const uint8_t *mask;
+    int class_id;
+    const char *name;  /* for messages, e.g. the file path            */
+} uad_synth_example;
+
+/* Few-shot: per_category samples for every class present among the
+ * examples, pasting connected components of the example masks onto the
+ * normals. Components under the minimum area are skipped with a warning;
+ * a class left with none fails with UAD_ERR_DATA. */
+uad_status uad_synth_few_shot(uad_synth_list *out, uad_synth *s,
+                              const uad_synth_example *ex, size_t n_ex);
+
+/* ---- building blocks (used by the engine, exposed for tests/tools) - */
+
+/* Foreground estimate of img into fg (w*h bytes, 1 = foreground):
+ * median colour of a border band, robust distance of every (smoothed)
+ * pixel to it, threshold, opening + closing, hole filling, largest
+ * component. Under 5% foreground means "all foreground" (SPEC 3).
+ * Returns the foreground fraction. */
+double uad_fg_estimate(uint8_t *fg, const uad_image *img);
+
+/* Draw one mask of shape bit `shape` and size bit `size` (one of each)
+ * into mask (w*h bytes, 0/1), with every region's centre on the
+ * foreground fg (NULL = everywhere). Regions are clipped to fg and the
+ * mask is redrawn (at most 64 times) until enough of it lies on fg.
+ * Never empty. Deterministic for seed. UAD_ERR_USAGE for bad bits. */
+uad_status uad_maskgen_draw(uint8_t *mask, const uint8_t *fg, int w, int h,
+                            unsigned shape, unsigned size, uint64_t seed);
+
+/* Minimum mean |change| inside a synthesized mask, as a fraction of the
+ * image's value range (about 13 of 255 grey levels): uad_synth_apply
+ * amplifies a weaker change up to it. */
+#define UAD_SYNTH_MIN_CHANGE 0.05
+
+/* Appearance operators chosen from a description's words. */
+typedef enum uad_synth_op {
+    UAD_OP_GENERIC = 0, /* noise-texture blend (no known word)         */
+    UAD_OP_COLOR,       /* colour/substance blend, noise-modulated     */
+    UAD_OP_HOLE,        /* dark pit with shading                       */
+    UAD_OP_LINE,        /* thin dark/bright curvilinear stroke          */
+    UAD_OP_FOLD,        /* ridge shading (fold, crease, bent)          */
+    UAD_OP_ABRASION,    /* texture loss + fine scratches + darkening   */
+    UAD_OP_CRUMPLE,     /* multi-scale relief shading (crumpling)      */
+    UAD_OP_LIGHTING,    /* low-frequency gain (uneven, lighting)       */
+    UAD_OP_MISSING,     /* foreground removed: background fill         */
+    UAD_OP_TRANSFORM,   /* content flipped/moved (flip, swap, misplaced) */
+    UAD_OP_PRINT,       /* glyph-like strokes (print, text)            */
+    UAD_OP_WARP,        /* local elastic warp (squeeze, deformed)      */
+    UAD_OP_COUNT
+} uad_synth_op;
+
+/* What the lexicon reads from a description. */
+typedef struct uad_synth_recipe {
+    uad_synth_op op;       /* the primary operator                     */
+    float color[3];        /* target colour when has_color (RGB, 0..1) */
+    int has_color;
+    int direction;         /* -1 darker, +1 brighter, 0 either         */
+    float alpha;           /* opacity scale (transparent: lower)       */
+    unsigned shapes;       /* preferred uad_shape bits, 0 = no hint    */
+    int n_unknown;         /* words the lexicon does not know          */
+    char unknown[160];     /* them, space-separated (truncated)        */
+} uad_synth_recipe;
+
+/* Read a description through the lexicon (see the table in synth_ops.c
+ * and the README). Never fails; unknown words are listed, not logged. */
+uad_synth_recipe uad_synth_lexicon(const char *description);
+const char *uad_synth_op_name(uad_synth_op op);
+
+/* Apply a recipe inside mask (w*h bytes) of img, in place; pixels
+ * outside the mask are not written. May shrink the mask to the pixels
+ * the operator changed (never to zero). fg may be NULL. `strength` in
+ * [0.5, 1.5] scales the effect. Values stay within the image's range
+ * ([0,1] for integer sources). */
+void uad_synth_apply(uad_image *img, uint8_t *mask, const uint8_t *fg,
+                     const uad_synth_recipe *r, float strength,
+                     uint64_t seed);
+
+/* Weight-free category consistency of a candidate (result vs source
+ * inside mask), in [0,1]: visible change relative to the local texture
+ * around the mask, coverage of the mask by the change, agreement of the
+ * change's sign with the recipe's direction, no clipping. See synth.c. */
+double uad_synth_score(const uad_image *result, const uad_image *source,
+                       const uint8_t *mask, const uad_synth_recipe *r);
+
+/* SSIM (Gaussian window 11, sigma 1.5, constants for range 1) between
+ * two single-plane w x h images, averaged over channels for c > 1. */
+double uad_ssim(const uad_image *a, const uad_image *b);
+
+
 /* ------------------------------------------------------------------ */
 /* Tensors and the multi-task discriminator (SPEC sections 6-8)        */
 /* ------------------------------------------------------------------ */
