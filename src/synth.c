@@ -297,7 +297,8 @@ static void pool_work(pool *p, int reporter) {
         if (st && !p->st) p->st = st;
         size_t done = ++p->done;
         pthread_mutex_unlock(&p->mu);
-        if (reporter) uad_progress(p->stage, done, p->n_jobs);
+        if (reporter && done < p->n_jobs)
+            uad_progress(p->stage, done, p->n_jobs);
     }
 }
 
