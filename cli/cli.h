@@ -44,6 +44,11 @@ int cli_fail(uad_status st);
 /* Parse a non-negative integer option; -1 on error. */
 long cli_parse_long(const char *s);
 
+/* Parse --setting/--kn/--ka (each may be NULL) into p; 0 or an exit
+ * code after printing the problem. */
+int cli_parse_protocol(uad_protocol *p, const char *setting, const char *kn,
+                       const char *ka, const char *cmd, const char *usage);
+
 typedef int (*cli_cmd_fn)(int argc, char **argv);
 int cmd_dataset(int argc, char **argv);
 int cmd_eval(int argc, char **argv);

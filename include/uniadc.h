@@ -42,6 +42,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -97,11 +98,26 @@ void uad_progress_set(uad_progress_fn fn, void *user);
 
 /*
  * Decoded image: `c` planes of h x w floats (C, H, W). Integer sources
- * are divided by their bit depth's maximum (255 or 65535), never
- * stretched per image; float TIFFs keep their values.
+ * are divided by their bit depth's maximum (1, 3, 15, 255 or 65535),
+ * never stretched per image; float TIFFs keep their values.
  * Alpha rule: an alpha channel is ignored (dropped), so c is 1 or 3.
  * EXIF orientation is ignored for images and masks alike: pixels are used
  * as stored, as MVTec's evaluation (PIL without exif_transpose) does.
+ *
+ * What decodes (anything else fails with UAD_ERR_FORMAT and a message):
+ * - PNG: every colour type and bit depth (1/2/4/8/16), interlaced or not.
+ *   A palette gives c = 1 when every palette entry is gray, else c = 3;
+ *   its values are the palette's 8-bit entries (bit_depth 8), and
+ *   src_channels is c, plus 1 when the file has a tRNS chunk.
+ * - JPEG: baseline and progressive, gray (c = 1) or colour (c = 3).
+ *   CMYK/YCCK JPEGs are refused. Corrupt or truncated data is an error,
+ *   not a gray-filled image.
+ * - TIFF: 8/16-bit unsigned or 32-bit float samples, gray (1 sample, or 2
+ *   with alpha) or RGB (3, or 4 with alpha), contiguous or separate
+ *   planes, strips or tiles, any compression libtiff was built with.
+ *   Palette, MINISWHITE, YCbCr, CMYK and signed-integer TIFFs are refused.
+ * - BMP (via stb_image): 8-bit palette, 24- and 32-bit; always c = 3
+ *   (palettes are expanded to RGB), bit_depth 8.
  */
 typedef struct uad_image {
     int w, h, c;
@@ -119,7 +135,10 @@ typedef struct uad_image_params {
 uad_image_params uad_image_default_params(void);
 
 /* Load PNG, JPEG, TIFF or BMP (chosen by content, not by extension).
- * p may be NULL for defaults. */
+ * p may be NULL for defaults. Width x height above p->max_pixels fails
+ * with UAD_ERR_LIMIT before pixel memory is allocated; a missing file is
+ * UAD_ERR_IO; an empty, corrupt, truncated or unsupported file is
+ * UAD_ERR_FORMAT. The caller frees *out with uad_image_free. */
 uad_status uad_image_load(uad_image *out, const char *path,
                           const uad_image_params *p);
 /* Same, from memory; `name` is used in error messages. */
@@ -130,8 +149,11 @@ uad_status uad_image_alloc(uad_image *out, int w, int h, int c);
 void uad_image_free(uad_image *img);
 
 /* Writers go through a temporary file and rename(): a failure leaves no
- * partial file. PNG: 8-bit gray (c=1) or RGB (c=3), values clamped to
- * [0,1] and rounded from v*255. TIFF: 32-bit float, c planes. */
+ * partial file (UAD_ERR_IO naming the path). Both take c = 1 or 3 only
+ * (else UAD_ERR_USAGE). PNG: 8-bit gray or RGB, values clamped to [0,1]
+ * and rounded from v*255 (NaN is written as 0), so v = k/255 reads back
+ * exactly. TIFF: 32-bit float, one plane per channel
+ * (PLANARCONFIG_SEPARATE), deflate-compressed; values read back exactly. */
 uad_status uad_image_write_png(const char *path, const uad_image *img);
 uad_status uad_image_write_tiff(const char *path, const uad_image *img);
 
@@ -186,7 +208,9 @@ typedef struct uad_priors {
     int n_categories;
 } uad_priors;
 
-/* Parse a priors file. Errors carry file:line:column. */
+/* Parse a priors file (UTF-8, optional BOM, LF or CRLF, at most 1 MiB;
+ * YAML anchors and aliases are refused). Errors carry file:line:column.
+ * `name` is the file name used in messages. Free with uad_priors_free. */
 uad_status uad_priors_load(uad_priors **out, const char *path);
 uad_status uad_priors_parse(uad_priors **out, const void *buf, size_t len,
                             const char *name);
@@ -323,7 +347,10 @@ typedef struct uad_st_tensor {
 typedef struct uad_safetensors uad_safetensors;
 
 /* Map and validate a file: every offset, length, dtype and shape is
- * checked against the file before any tensor is exposed. */
+ * checked against the file before any tensor is exposed. As in the
+ * reference implementation the tensors must tile the data exactly (no
+ * overlap, no gap, no unused trailing bytes). Tensors are listed in
+ * header order; headers over 100 MB are refused (UAD_ERR_LIMIT). */
 uad_status uad_st_open(uad_safetensors **out, const char *path);
 /* Same over caller memory (not copied; must outlive the handle). */
 uad_status uad_st_open_mem(uad_safetensors **out, const void *buf,
@@ -339,7 +366,8 @@ size_t uad_dtype_size(uad_dtype dt);
 const char *uad_dtype_name(uad_dtype dt);
 /* Element count of a tensor. */
 size_t uad_st_numel(const uad_st_tensor *t);
-/* Convert F32/F16/BF16/F64 to float; out has numel entries. */
+/* Convert F32/F16/BF16/F64 to float; out has numel entries. Other dtypes
+ * fail with UAD_ERR_DATA. Data may be unaligned. */
 uad_status uad_st_to_f32(const uad_st_tensor *t, float *out);
 
 typedef struct uad_st_writer uad_st_writer;
@@ -351,16 +379,30 @@ uad_status uad_st_writer_add(uad_st_writer *w, const char *name,
                              const void *data);
 uad_status uad_st_writer_meta(uad_st_writer *w, const char *key,
                               const char *value);
-/* Write atomically (temporary file + rename). */
+/* Write atomically (temporary file + rename): __metadata__ first, then
+ * tensors in insertion order, header padded with spaces so the data
+ * starts 8-byte aligned. A repeated metadata key replaces the value. */
 uad_status uad_st_writer_save(uad_st_writer *w, const char *path);
 
 /* ------------------------------------------------------------------ */
 /* Metrics (SPEC section 2)                                            */
 /* ------------------------------------------------------------------ */
 
-/* ROC AUC of scores against binary labels (non-zero = positive); ties
- * count half; depends only on the ranking. Returns 1 and sets *out, or
- * 0 when undefined (only one class present; *out set to NaN). */
+/* Return rule shared by the metrics below: 1 when the value is defined
+ * (*out set), 0 when it is undefined for these inputs (*out = NaN, e.g.
+ * only one class present), -1 on bad input or out of memory (*out = NaN,
+ * uad_last_error() says why). Bad input: a NaN score, a NULL pointer
+ * with a non-zero size, a negative map size, counts too large to sum.
+ * Scores may be any other float, negative and infinite included; -0.0
+ * and +0.0 are the same score. Memory is linear in the pixel count
+ * (AUROC: 8 bytes a pixel; AUPRO: 8 a normal and 20 an anomalous pixel,
+ * plus 8 per pixel of the largest map) and so is the running time
+ * (radix sorts): 20 million pixels take well under a second. */
+
+/* ROC AUC of scores against binary labels (non-zero = positive) in its
+ * Mann-Whitney form: the share of (positive, negative) pairs ranked
+ * correctly, ties counting half. It depends only on the ranking (no
+ * sigmoid, no clipping) and equals sklearn's roc_auc_score. */
 int uad_auroc(const float *scores, const uint8_t *labels, size_t n,
               double *out);
 
@@ -375,19 +417,99 @@ typedef struct uad_map_gt {
 int uad_pixel_auroc(const uad_map_gt *items, size_t n, double *out);
 
 /* Area under the per-region-overlap curve for FPR in [0, fpr_limit],
- * divided by fpr_limit (0.3 in the SPEC). Regions are 8-connected
- * components of each gt. Exact: every distinct score is a threshold, and
- * the curve is interpolated linearly at fpr_limit. Returns 0 (NaN) when
- * there is no anomalous or no normal pixel. */
+ * divided by fpr_limit (0.3 in the SPEC), as MVTec AD's evaluation
+ * defines it. Regions are the 8-connected components of each gt (pixels
+ * touching at a corner are one region). For a threshold t, FPR = normal
+ * pixels with score >= t / normal pixels and PRO = mean over all regions
+ * of all maps of (region pixels with score >= t) / region size. Exact:
+ * every distinct score is one curve point (ties enter together), the
+ * curve starts at (0, 0), and the last segment is interpolated linearly
+ * at FPR = fpr_limit. The result lies in [0, 1]. fpr_limit must be in
+ * (0, 1] (else -1). Returns 0 (NaN) when there is no anomalous or no
+ * normal pixel. */
 int uad_aupro(const uad_map_gt *items, size_t n, double fpr_limit,
               double *out);
 
-/* Confusion counts: conf[t * ncls + p] for true t, predicted p. */
+/* Confusion counts: conf[t * ncls + p] for true t, predicted p (ncls x
+ * ncls). Same return rule; ncls < 1 or a NULL conf is bad input. */
 /* Accuracy = trace / total; 0 (NaN) when total is 0. */
 int uad_accuracy(const uint64_t *conf, int ncls, double *out);
-/* Mean over classes of TP / (TP + FP + FN), classes whose union is empty
- * are left out of the mean (a warning names them); 0 (NaN) if all are. */
+/* Mean over classes of TP / (TP + FP + FN) (sklearn's jaccard_score with
+ * average="macro"). Classes whose union is empty (never true, never
+ * predicted) are left out of the mean, with one warning per such class
+ * naming its index; 0 (NaN) if all are. */
 int uad_miou(const uint64_t *conf, int ncls, double *out);
+
+/* ------------------------------------------------------------------ */
+/* Evaluation of predictions against a dataset's ground truth          */
+/* ------------------------------------------------------------------ */
+
+/* Fractions in [0, 1]; NaN means undefined or not computable from what
+ * was given (written as null in JSON, never as 0 or 0.5). */
+typedef struct uad_metrics {
+    double i_auroc, p_auroc, aupro, acc, miou;
+    size_t n_images;     /* images scored                               */
+    size_t n_normal;     /* of which normal                             */
+    size_t n_anomalous;  /* of which with an anomalous pixel            */
+    size_t n_classified; /* images counted for acc (combined excluded)  */
+    uint64_t n_pixels;   /* pixels scored, at mask resolution           */
+} uad_metrics;
+
+typedef struct uad_eval_params {
+    uad_protocol protocol; /* which test images are evaluated (SPEC 2) */
+    double fpr_limit;      /* AUPRO integration limit, default 0.3      */
+    int top_k;             /* image score without a given one: mean of
+                              the map's top_k values, default 100      */
+    uad_image_params image;
+} uad_eval_params;
+uad_eval_params uad_eval_default_params(void);
+
+/* One image's prediction. The map (S_d) may have any size: it is resized
+ * bilinearly to the ground truth's size. */
+typedef struct uad_eval_input {
+    const float *map;         /* map_h x map_w scores                  */
+    int map_w, map_h;
+    double score;             /* I_d, or NaN: mean of top_k map values */
+    const uint8_t *class_map; /* cls_h x cls_w ids 0..Y, or NULL       */
+    int cls_w, cls_h;         /* resized nearest to the ground truth   */
+} uad_eval_input;
+
+/* Per category c (folder order): detection metrics over test/good plus
+ * test/c; acc = share of test/c images classified c; miou = IoU of class
+ * c over every evaluated pixel. `overall` pools all evaluated images. */
+typedef struct uad_eval_result {
+    uad_metrics overall;
+    size_t n_categories;
+    char **categories;
+    uad_metrics *per_category;
+    int n_classes;                /* Y + 1 (0 = normal)                 */
+    uint64_t *image_confusion;    /* [true * n_classes + predicted]     */
+    int has_classes;              /* class maps were given              */
+    uad_eval_params params;
+} uad_eval_result;
+
+/* Score preds[i] for samples[i] (usually a uad_support's eval list).
+ * priors may be NULL (then acc and miou are NaN). */
+uad_status uad_eval_predictions(uad_eval_result **out,
+                                const uad_dataset *ds,
+                                const uad_priors *priors,
+                                const uad_sample *const *samples,
+                                const uad_eval_input *preds, size_t n,
+                                const uad_eval_params *p);
+/* Score files: maps_dir/<category>/<stem>.tiff (float TIFF, any size),
+ * optional maps_dir/scores.csv ("path,score", path relative to the
+ * dataset root), optional class_maps_dir/<category>/<stem>.png (8-bit
+ * ids; needs priors). Every missing or bad file is reported at once,
+ * before any metric is computed. */
+uad_status uad_eval_dirs(uad_eval_result **out, const uad_dataset *ds,
+                         const uad_priors *priors, const char *maps_dir,
+                         const char *class_maps_dir,
+                         const uad_eval_params *p);
+/* JSON: {"metrics": {...}, "per_category": {...}, "counts": ...}. */
+uad_status uad_eval_write_json(const uad_eval_result *r, const char *path);
+/* Markdown table in percent with two decimals ("-" for undefined). */
+void uad_eval_print_markdown(const uad_eval_result *r, FILE *fp);
+void uad_eval_free(uad_eval_result *r);
 
 /* ------------------------------------------------------------------ */
 /* Anomaly synthesis (SPEC sections 3-5)                               */

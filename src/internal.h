@@ -93,6 +93,38 @@ char *uad_path_join(const char *a, const char *b);
  * call is not used: writes into ext, at most n bytes). */
 void uad_path_ext(const char *path, char *ext, size_t n);
 
+/* ---- collecting failures ------------------------------------------ */
+
+/* Bad input is reported all at once: add each failure's message (the
+ * current uad_last_error()) and finish with one error listing them. */
+typedef struct uad_problems {
+    char *text;
+    size_t len, cap, count;
+    uad_status first;
+} uad_problems;
+void uad_problems_add(uad_problems *pl, uad_status st);
+/* UAD_OK when empty; else fails with "N <what>:" and one line each (the
+ * first 50), returning the first failure's status. Frees the list. */
+uad_status uad_problems_finish(uad_problems *pl, const char *what);
+
+/* ---- masks --------------------------------------------------------- */
+
+/* uad_mask_load without its warnings: sets UAD_MASKF_* bits in *flags so
+ * that callers loading many masks can report each kind of problem once. */
+#define UAD_MASKF_MULTI 1 /* more than two distinct values */
+#define UAD_MASKF_JPEG 2  /* stored as JPEG                */
+uad_status uad_mask_load_flags(uad_mask *out, const char *path,
+                               const uad_image_params *p, int *flags);
+
+/* One warning line per kind of repeated problem, naming a few files. */
+typedef struct uad_warn_group {
+    size_t count;
+    char first[3][512];
+} uad_warn_group;
+void uad_warn_group_add(uad_warn_group *g, const char *path);
+/* Log "N <what> (e.g. a, b, c)" if count > 0; resets the group. */
+void uad_warn_group_flush(uad_warn_group *g, const char *what);
+
 /* ---- random numbers ------------------------------------------------ */
 
 /* xoshiro256** seeded by splitmix64: every random choice in the library

@@ -289,6 +289,34 @@ int uad_strcmp_ptr(const void *a, const void *b) {
     return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
+/* ---- collecting failures ------------------------------------------ */
+
+void uad_problems_add(uad_problems *pl, uad_status st) {
+    if (pl->count++ == 0) pl->first = st;
+    if (pl->count > 50) return;
+    const char *msg = uad_last_error();
+    size_t need = strlen(msg) + 8;
+    if (pl->len + need > pl->cap) {
+        size_t cap = (pl->cap + need) * 2;
+        char *nt = realloc(pl->text, cap);
+        if (!nt) return;
+        pl->text = nt;
+        pl->cap = cap;
+    }
+    pl->len += (size_t)snprintf(pl->text + pl->len, pl->cap - pl->len,
+                                "\n  %s", msg);
+}
+
+uad_status uad_problems_finish(uad_problems *pl, const char *what) {
+    uad_status st = pl->count ? pl->first : UAD_OK;
+    if (pl->count)
+        uad_fail(st, "%zu %s:%s%s", pl->count, what,
+                 pl->text ? pl->text : "", pl->count > 50 ? "\n  ..." : "");
+    free(pl->text);
+    memset(pl, 0, sizeof *pl);
+    return st;
+}
+
 /* ---- random numbers ------------------------------------------------ */
 
 static uint64_t splitmix64(uint64_t *x) {

@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# Command-line basics: --version, --help, unknown commands and flags, and
+# `uniadc dataset` on the real MTD data, whose counts must match the
+# table in the dataset's own README exactly.
+#   tests/cli_basics.sh BINARY SOURCE_DIR
+set -u
+bin=$1
+src=$2
+pass=0
+fail=0
+ok() { pass=$((pass + 1)); }
+bad() { fail=$((fail + 1)); echo "FAIL: $*" >&2; }
+expect_rc() { # expected-rc description command...
+  local want=$1 what=$2
+  shift 2
+  "$@" >/dev/null 2>&1
+  local rc=$?
+  if [ "$rc" -eq "$want" ]; then ok; else bad "$what: exit $rc, want $want"; fi
+}
+
+expect_rc 0 "--version" "$bin" --version
+"$bin" --version | grep -Eq '^uniadc [0-9]+\.[0-9]+\.[0-9]+$' && ok || bad "version format"
+expect_rc 0 "--help" "$bin" --help
+expect_rc 2 "no command" "$bin"
+expect_rc 2 "unknown command" "$bin" frobnicate
+expect_rc 0 "dataset --help" "$bin" dataset --help
+expect_rc 2 "dataset unknown flag" "$bin" dataset --nope x
+expect_rc 2 "dataset missing value" "$bin" dataset x --priors
+expect_rc 2 "dataset bad seed" "$bin" dataset x --seed -4
+expect_rc 2 "dataset bad setting" "$bin" dataset x --setting half --kn 1
+expect_rc 3 "dataset missing dir" "$bin" dataset /nonexistent/dir
+"$bin" dataset --nope x 2>&1 | grep -q "unknown option '--nope'" && ok || bad "unknown flag message"
+"$bin" dataset --nope x 2>&1 | grep -q "^usage: uniadc dataset" && ok || bad "usage printed"
+
+mtd=$src/../shared/datasets/mtd
+if [ -d "$mtd" ]; then
+  out=$("$bin" dataset "$mtd" --priors "$mtd/priors.yaml" --quiet)
+  rc=$?
+  [ $rc -eq 0 ] && ok || bad "dataset on MTD exited $rc"
+  # Every row of the README's table appears verbatim in our output.
+  rows=$(grep -E '^\| (train|test)/' "$mtd/README.md")
+  while IFS= read -r row; do
+    grep -qxF "$row" <<<"$out" && ok || bad "row missing from output: $row"
+  done <<<"$rows"
+  grep -q "^images decoded: 1344, masks decoded: 392$" <<<"$out" && ok || bad "decode counts"
+  out=$("$bin" dataset "$mtd" --priors "$mtd/priors.yaml" --setting few --kn 2 --ka 1 --quiet)
+  grep -q "^anomaly examples (5): test/blowhole/000.jpg test/break/000.jpg" <<<"$out" && ok || bad "few-shot examples"
+  grep -q "^evaluated test images: 582$" <<<"$out" && ok || bad "evaluated count (592 - 5 x 2)"
+else
+  echo "MTD data not found at $mtd: dataset checks on real data skipped"
+fi
+echo "cli_basics: $pass passed, $fail failed"
+[ "$fail" -eq 0 ]
