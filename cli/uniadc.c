@@ -15,6 +15,7 @@ static const struct {
     const char *summary;
 } g_cmds[] = {
     {"dataset", cmd_dataset, "validate a dataset and its priors, print counts"},
+    {"synth", cmd_synth, "synthesize labelled defect images from priors or examples"},
     {"eval", cmd_eval, "score precomputed anomaly and class maps"},
 };
 #define N_CMDS (sizeof g_cmds / sizeof g_cmds[0])
