@@ -539,7 +539,8 @@ uad_status uad_maskgen_draw(uint8_t *mask, const uint8_t *fg, int w, int h,
     draw_ctx d = {mask, fg, w, h, sqrt((double)n), (double)n, &r};
 
     /* Redraw until the part on the foreground reaches the threshold:
-     * the size's smallest area, or half of what was drawn. */
+     * the size's smallest area, or half of what was drawn when that is
+     * less (thin rings, strokes); Perlin blobs must reach the area. */
     size_t best_n = 0;
     for (int t = 0; t < 64; t++) {
         draw_shape(&d, shape_i, size_i);
@@ -549,8 +550,9 @@ uad_status uad_maskgen_draw(uint8_t *mask, const uint8_t *fg, int w, int h,
             if (fg && !fg[i]) mask[i] = 0;
             on += mask[i];
         }
-        double thr = fmax(1.0, fmin(0.5 * (double)raw,
-                                    k_min_area[size_i] * (double)n));
+        double need = k_min_area[size_i] * (double)n;
+        double thr = fmax(1.0, shape_i == 6 ? need : fmin(0.5 * (double)raw,
+                                                          need));
         if (on > best_n) { best_n = on; memcpy(best, mask, n); }
         if ((double)on >= thr) break;
     }

@@ -58,7 +58,7 @@ static const lex_entry k_lex[] = {
     {"transparent", -1, 0, NOC, 0.45f, 0},
     /* substances */
     {"stain", UAD_OP_COLOR, -1, NOC, 0, S_BLOB},
-    {"oil", UAD_OP_COLOR, -1, {0.12f, 0.10f, 0.06f}, 0.6f, S_BLOB},
+    {"oil", UAD_OP_COLOR, -1, {0.12f, 0.10f, 0.06f}, 0.75f, S_BLOB},
     {"liquid", UAD_OP_COLOR, 0, NOC, 0.5f, S_BLOB},
     {"glue", UAD_OP_COLOR, 0, {0.85f, 0.82f, 0.62f}, 0.55f, S_BLOB},
     {"contamina", UAD_OP_COLOR, -1, NOC, 0, S_BLOB},
@@ -98,15 +98,15 @@ static const lex_entry k_lex[] = {
     {"worn", UAD_OP_ABRASION, -1, NOC, 0, S_AREA},
     {"rough", UAD_OP_ABRASION, 0, NOC, 0, S_AREA},
     {"fray", UAD_OP_ABRASION, -1, NOC, 0, S_AREA},
-    {"crumpl", UAD_OP_CRUMPLE, 0, NOC, 0, S_POLY | S_ELL | S_PERLIN},
-    {"crush", UAD_OP_CRUMPLE, 0, NOC, 0, S_POLY | S_ELL | S_PERLIN},
-    {"chip", UAD_OP_CRUMPLE, 0, NOC, 0, S_POLY | S_ELL},
+    {"crumpl", UAD_OP_CRUMPLE, 0, NOC, 0, S_POLY | S_RECT},
+    {"crush", UAD_OP_CRUMPLE, 0, NOC, 0, S_POLY | S_RECT},
+    {"chip", UAD_OP_CRUMPLE, 0, NOC, 0, S_POLY | S_RECT},
     {"dent", UAD_OP_CRUMPLE, -1, NOC, 0, S_ELL | S_POLY},
-    {"uneven", UAD_OP_LIGHTING, 0, NOC, 0, S_RECT | S_PERLIN},
-    {"lighting", UAD_OP_LIGHTING, 0, NOC, 0, S_RECT | S_PERLIN},
-    {"illuminat", UAD_OP_LIGHTING, 0, NOC, 0, S_RECT | S_PERLIN},
-    {"shadow", UAD_OP_LIGHTING, -1, NOC, 0, S_RECT | S_PERLIN},
-    {"glare", UAD_OP_LIGHTING, 1, NOC, 0, S_RECT | S_PERLIN},
+    {"uneven", UAD_OP_LIGHTING, 0, NOC, 0, S_PERLIN},
+    {"lighting", UAD_OP_LIGHTING, 0, NOC, 0, S_PERLIN},
+    {"illuminat", UAD_OP_LIGHTING, 0, NOC, 0, S_PERLIN},
+    {"shadow", UAD_OP_LIGHTING, -1, NOC, 0, S_PERLIN},
+    {"glare", UAD_OP_LIGHTING, 1, NOC, 0, S_PERLIN},
     /* missing or wrong parts */
     {"missing", UAD_OP_MISSING, 0, NOC, 0, S_RECT | S_POLY | S_ELL},
     {"broken", UAD_OP_MISSING, 0, NOC, 0, S_RECT | S_POLY | S_ELL},
@@ -322,7 +322,7 @@ static void op_color(op_ctx *o) {
     float fallback = dir < 0 ? o->lo + 0.35f * (mean - o->lo)
                              : o->hi - 0.35f * (o->hi - mean);
     noise_field(o, o->f1, res_for(o, 2.5), 3);
-    float a0 = o->r->alpha * syn_clampf(0.75f * o->strength, 0.3f, 1.0f);
+    float a0 = o->r->alpha * syn_clampf(0.9f * o->strength, 0.4f, 1.0f);
     for (size_t i = 0; i < n; i++) {
         if (!in_mask(o, i)) continue;
         /* noise-modulated opacity, fading toward the mask edge */
@@ -481,21 +481,21 @@ static void op_abrasion(op_ctx *o) {
      * noise so the worn patch has ragged edges. */
     noise_field(o, o->f1, res_for(o, 3), 3);
     scratch_field(o, o->f2, 6 + (int)(sqrt((double)o->area) / 4));
-    float shift = dir * (float)uad_rng_range(&o->rng, 0.12, 0.25) *
+    float shift = dir * (float)uad_rng_range(&o->rng, 0.08, 0.18) *
                   o->strength * range;
     float *sm = uad_malloc(n * sizeof *sm), *t2 = uad_malloc(n * sizeof *t2);
     if (!sm || !t2) { free(sm); free(t2); return; }
     for (int c = 0; c < o->c; c++) {
         const float *p = o->src + (size_t)c * n;
-        syn_box_blur(sm, t2, p, o->w, o->h, 2);
+        syn_box_blur(sm, t2, p, o->w, o->h, 1);
         for (size_t i = 0; i < n; i++) {
             if (!in_mask(o, i)) continue;
             uint64_t hsh = (uint64_t)i * 0x9E3779B97F4A7C15ull;
             float speck = (float)((hsh >> 40) & 1023) / 1023.0f - 0.5f;
             float a = syn_clampf((0.7f + 0.5f * o->f1[i]) *
                                      (0.3f + 0.9f * o->prof[i]), 0, 1);
-            float v = sm[i] + shift + 0.05f * speck * range -
-                      dir * 0.08f * o->f2[i] * range;
+            float v = sm[i] + shift + 0.08f * speck * range -
+                      dir * 0.12f * o->f2[i] * range;
             put(o, c, i, p[i] + a * (v - p[i]));
         }
     }
