@@ -264,6 +264,27 @@ static uad_status write_samples(const char *out, const uad_synth_list *l,
     return st;
 }
 
+/* The support's normal images, resized; *n counts those loaded (free
+ * them with free_images even on failure). */
+static uad_status load_normals(uad_image **out, size_t *n,
+                               const uad_support *sup, int size) {
+    *n = 0;
+    *out = calloc(sup->n_normals ? sup->n_normals : 1, sizeof **out);
+    if (!*out) return UAD_ERR_NOMEM;
+    uad_status st = UAD_OK;
+    for (; !st && *n < sup->n_normals; (*n)++)
+        st = load_resized(&(*out)[*n], sup->normals[*n]->abs_path, size);
+    return st;
+}
+
+/* Free n images (the array too) and, when given, n masks. */
+static void free_images(uad_image *imgs, uint8_t **masks, size_t n) {
+    for (size_t i = 0; imgs && i < n; i++) uad_image_free(&imgs[i]);
+    for (size_t i = 0; masks && i < n; i++) free(masks[i]);
+    free(imgs);
+    free(masks);
+}
+
 /* Few-shot examples: each support example resized, with its class. */
 static uad_status load_examples(uad_synth_example **out, uad_image **imgs,
                                 uint8_t ***masks, const uad_support *sup,
@@ -354,13 +375,7 @@ int cmd_synth(int argc, char **argv) {
     uad_status st = uad_priors_load(&pri, o.priors);
     if (!st) st = uad_dataset_open(&ds, o.data, pri);
     if (!st) st = uad_dataset_support(&sup, ds, &proto);
-    if (!st) {
-        normals = calloc(sup.n_normals ? sup.n_normals : 1, sizeof *normals);
-        if (!normals) st = UAD_ERR_NOMEM;
-    }
-    for (; !st && n_norm < sup.n_normals; n_norm++)
-        st = load_resized(&normals[n_norm], sup.normals[n_norm]->abs_path,
-                          size);
+    if (!st) st = load_normals(&normals, &n_norm, &sup, size);
 
     /* Synthesize. */
     uad_synth_params sp = uad_synth_default_params();
@@ -380,15 +395,11 @@ int cmd_synth(int argc, char **argv) {
         fprintf(stderr, "uniadc synth: %zu samples written to %s\n", list.n,
                 o.out);
 
-    for (size_t i = 0; ex_img && i < sup.n_examples; i++) {
-        uad_image_free(&ex_img[i]);
-        free(ex_mask[i]);
-    }
-    free(ex_img); free(ex_mask); free(ex);
+    free_images(ex_img, ex_mask, sup.n_examples);
+    free(ex);
     uad_synth_list_free(&list);
     uad_synth_free(syn);
-    for (size_t i = 0; i < n_norm; i++) uad_image_free(&normals[i]);
-    free(normals);
+    free_images(normals, NULL, n_norm);
     uad_support_free(&sup);
     uad_dataset_free(ds);
     uad_priors_free(pri);

@@ -596,7 +596,8 @@ uad_status uad_synth_zero_shot(uad_synth_list *out, uad_synth *s,
                                const uad_priors *priors);
 /* One kept sample of category index `cat` (class cat + 1): B candidates,
  * the best by uad_synth_score. Sample k of a run uses seed
- * uad_synth_sample_seed(p.seed, cat, k). */
+ * uad_synth_sample_seed(p.seed, cat, k). A negative description is read
+ * for its direction only: "scratch" with negative "dark" brightens. */
 uad_status uad_synth_prior_one(uad_synth_sample *out, uad_synth *s,
                                const uad_priors *priors, int cat,
                                uint64_t seed);

@@ -378,6 +378,16 @@ static double make_candidate(uad_synth_sample *cand, uad_synth *s,
     return uad_synth_score(&cand->image, x, cand->mask, r);
 }
 
+/* Negative descriptions steer the direction only: a description that
+ * leaves it open ("scratch") with a negative that has one ("dark")
+ * takes the opposite one. Other negative words are not used. */
+static void apply_negatives(uad_synth_recipe *r, const uad_category *cat) {
+    for (int i = 0; i < cat->n_negatives && !r->direction; i++) {
+        uad_synth_recipe nr = uad_synth_lexicon(cat->negatives[i]);
+        if (nr.direction) r->direction = -nr.direction;
+    }
+}
+
 /* Largest normal image's pixel count. */
 static size_t max_pixels(const uad_synth *s) {
     size_t m = 0;
@@ -426,6 +436,7 @@ uad_status uad_synth_prior_one(uad_synth_sample *out, uad_synth *s,
         uad_rng_fork(&cr, &rng, (uint64_t)b);
         int d = (int)uad_rng_below(&cr, (uint64_t)cg->n_descriptions);
         uad_synth_recipe r = uad_synth_lexicon(cg->descriptions[d]);
+        apply_negatives(&r, cg);
         double sc = make_candidate(&cand, s, cg, &r, &cr);
         if (sc > best_score) {
             uad_synth_sample t = best;

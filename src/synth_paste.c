@@ -30,68 +30,84 @@ static void paste_set_free(paste_set *ps) {
     free(ps->v);
 }
 
-/* Split every example mask into 8-connected components; keep those of
- * at least min_area px (min_component at 512 x 512, scaled by area, at
- * least 4), warn about the others. */
+/* Append component k of label image lab (example e, w x h) with 25% of
+ * its size as context on every side. */
+static uad_status add_component(paste_set *ps, const int *lab, int k,
+                                const uad_synth_example *ex, int e,
+                                int small) {
+    int w = ex->image->w, h = ex->image->h, x0 = w, y0 = h, x1 = -1, y1 = -1;
+    for (size_t i = 0; i < (size_t)w * h; i++)
+        if (lab[i] == k) {
+            int x = (int)(i % w), y = (int)(i / w);
+            x0 = x < x0 ? x : x0; x1 = x > x1 ? x : x1;
+            y0 = y < y0 ? y : y0; y1 = y > y1 ? y : y1;
+        }
+    int mx = (int)ceil(0.25 * (x1 - x0 + 1)), my = (int)ceil(0.25 * (y1 - y0 + 1));
+    comp *c = &ps->v[ps->n];
+    c->ex = e;
+    c->class_id = ex->class_id;
+    c->x0 = x0 - mx < 0 ? 0 : x0 - mx;
+    c->y0 = y0 - my < 0 ? 0 : y0 - my;
+    c->pw = (x1 + mx >= w ? w - 1 : x1 + mx) - c->x0 + 1;
+    c->ph = (y1 + my >= h ? h - 1 : y1 + my) - c->y0 + 1;
+    c->ew = w; c->eh = h; c->small = small;
+    c->m = uad_malloc((size_t)c->pw * c->ph);
+    if (!c->m) return UAD_ERR_NOMEM;
+    for (int y = 0; y < c->ph; y++)
+        for (int x = 0; x < c->pw; x++)
+            c->m[(size_t)y * c->pw + x] =
+                lab[(size_t)(y + c->y0) * w + x + c->x0] == k;
+    ps->n++;
+    return UAD_OK;
+}
+
+/* Components of one example: those of at least min_area px; smaller
+ * ones are skipped with a warning, and kept as a fallback only (see
+ * class_pool) when at least a quarter of it and 4 px. */
+static uad_status example_components(paste_set *ps,
+                                     const uad_synth_example *ex, int e,
+                                     double min_area) {
+    int w = ex->image->w, h = ex->image->h;
+    size_t n = (size_t)w * h;
+    int *lab = uad_malloc(2 * n * sizeof *lab);
+    size_t *areas = uad_malloc(n * sizeof *areas);
+    uint8_t *m = uad_malloc(n);
+    uad_status st = lab && areas && m ? UAD_OK : UAD_ERR_NOMEM;
+    int nl = 0;
+    if (!st) {
+        for (size_t i = 0; i < n; i++) m[i] = ex->mask[i] != 0;
+        nl = syn_components(lab, lab + n, areas, m, w, h);
+        comp *grown = realloc(ps->v, (ps->n + (size_t)nl + 1) * sizeof *ps->v);
+        if (!grown) st = UAD_ERR_NOMEM;
+        else ps->v = grown;
+    }
+    for (int k = 1; !st && k <= nl; k++) {
+        int small = (double)areas[k - 1] < min_area;
+        if (small)
+            UAD_WARN("synth: %s: skipping a defect region of %zu px "
+                     "(minimum %.0f px at this size)",
+                     ex->name ? ex->name : "example", areas[k - 1], min_area);
+        if ((double)areas[k - 1] >= fmax(4.0, min_area / 4))
+            st = add_component(ps, lab, k, ex, e, small);
+    }
+    free(lab); free(areas); free(m);
+    return st;
+}
+
+/* Split every example mask into 8-connected components (the minimum
+ * area is min_component at 512 x 512, scaled by the image's area). */
 static uad_status collect_components(paste_set *ps, const uad_synth_example *ex,
                                      size_t n_ex, int min_component) {
     memset(ps, 0, sizeof *ps);
     for (size_t e = 0; e < n_ex; e++) {
-        int w = ex[e].image->w, h = ex[e].image->h;
-        size_t n = (size_t)w * h;
-        int *lab = uad_malloc(2 * n * sizeof *lab);
-        size_t *areas = uad_malloc(n * sizeof *areas);
-        uint8_t *m = uad_malloc(n);
-        comp *grown = NULL;
-        if (!lab || !areas || !m) goto nomem;
-        for (size_t i = 0; i < n; i++) m[i] = ex[e].mask[i] != 0;
-        int nl = syn_components(lab, lab + n, areas, m, w, h);
+        size_t n = (size_t)ex[e].image->w * ex[e].image->h;
         double min_area = fmax(4.0, min_component * (double)n / 262144.0);
-        grown = realloc(ps->v, (ps->n + (size_t)nl + 1) * sizeof *ps->v);
-        if (!grown) goto nomem;
-        ps->v = grown;
-        for (int k = 1; k <= nl; k++) {
-            /* Regions under a quarter of the minimum (and under 4 px)
-             * are never used; the rest of the small ones only when a
-             * class has nothing bigger (see class_pool). */
-            int small = (double)areas[k - 1] < min_area;
-            if (small)
-                UAD_WARN("synth: %s: skipping a defect region of %zu px "
-                         "(minimum %.0f px at this size)", ex[e].name ?
-                         ex[e].name : "example", areas[k - 1], min_area);
-            if ((double)areas[k - 1] < fmax(4.0, min_area / 4)) continue;
-            int x0 = w, y0 = h, x1 = -1, y1 = -1;
-            for (size_t i = 0; i < n; i++)
-                if (lab[i] == k) {
-                    int x = (int)(i % w), y = (int)(i / w);
-                    x0 = x < x0 ? x : x0; x1 = x > x1 ? x : x1;
-                    y0 = y < y0 ? y : y0; y1 = y > y1 ? y : y1;
-                }
-            /* 25% of the component's size as context on every side */
-            int mx = (int)ceil(0.25 * (x1 - x0 + 1));
-            int my = (int)ceil(0.25 * (y1 - y0 + 1));
-            comp *c = &ps->v[ps->n];
-            c->ex = (int)e; c->class_id = ex[e].class_id;
-            c->x0 = x0 - mx < 0 ? 0 : x0 - mx;
-            c->y0 = y0 - my < 0 ? 0 : y0 - my;
-            c->pw = (x1 + mx >= w ? w - 1 : x1 + mx) - c->x0 + 1;
-            c->ph = (y1 + my >= h ? h - 1 : y1 + my) - c->y0 + 1;
-            c->ew = w; c->eh = h; c->small = small;
-            c->m = uad_malloc((size_t)c->pw * c->ph);
-            if (!c->m) goto nomem;
-            for (int y = 0; y < c->ph; y++)
-                for (int x = 0; x < c->pw; x++)
-                    c->m[(size_t)y * c->pw + x] =
-                        lab[(size_t)(y + c->y0) * w + x + c->x0] == k;
-            ps->n++;
+        uad_status st = example_components(ps, &ex[e], (int)e, min_area);
+        if (st) {
+            paste_set_free(ps);
+            memset(ps, 0, sizeof *ps);
+            return st;
         }
-        free(lab); free(areas); free(m);
-        continue;
-    nomem:
-        free(lab); free(areas); free(m);
-        paste_set_free(ps);
-        memset(ps, 0, sizeof *ps);
-        return UAD_ERR_NOMEM;
     }
     return UAD_OK;
 }
@@ -181,79 +197,103 @@ static uad_status warp_patch(patch *p, const comp *cp, const uad_image *ex,
     return UAD_OK;
 }
 
+/* Pixels of the canvas in omega: patch mask and inside the image. */
+static size_t omega_mark(uint8_t *om, uint8_t *mask, const patch *p, int w,
+                         int h) {
+    size_t cnt = 0;
+    memset(mask, 0, (size_t)w * h);
+    for (int y = 0; y < p->dh; y++)
+        for (int x = 0; x < p->dw; x++) {
+            int ix = x + p->dx0, iy = y + p->dy0;
+            size_t q = (size_t)y * p->dw + x;
+            om[q] = p->m[q] && ix >= 0 && iy >= 0 && ix < w && iy < h;
+            if (om[q]) mask[(size_t)iy * w + ix] = 1;
+            cnt += om[q];
+        }
+    return cnt;
+}
+
+/* Mean of (out - g) over canvas pixels next to omega but outside it:
+ * the brightness offset that matches the patch to its new place. */
+static float border_offset(const float *o, const float *g, const uint8_t *om,
+                           const patch *p, int w, int h) {
+    const int nx[4] = {1, -1, 0, 0}, ny[4] = {0, 0, 1, -1};
+    double off = 0;
+    size_t nb = 0;
+    for (int y = 0; y < p->dh; y++)
+        for (int x = 0; x < p->dw; x++) {
+            size_t q = (size_t)y * p->dw + x;
+            int ix = x + p->dx0, iy = y + p->dy0, touch = 0;
+            if (om[q] || !p->valid[q] || ix < 0 || iy < 0 || ix >= w || iy >= h)
+                continue;
+            for (int k = 0; k < 4; k++) {
+                int qx = x + nx[k], qy = y + ny[k];
+                touch |= qx >= 0 && qy >= 0 && qx < p->dw && qy < p->dh &&
+                         om[(size_t)qy * p->dw + qx];
+            }
+            if (!touch) continue;
+            off += o[(size_t)iy * w + ix] - g[q];
+            nb++;
+        }
+    return nb ? (float)(off / (double)nb) : 0.0f;
+}
+
+/* SOR sweeps of lap f = lap g over omega (one plane); f outside omega is
+ * the normal image (Dirichlet border), image edges are left out. */
+static void poisson_sweeps(float *o, const float *g, const uint8_t *om,
+                           const patch *p, int w, int h, int iters) {
+    const int nx[4] = {1, -1, 0, 0}, ny[4] = {0, 0, 1, -1};
+    for (int it = 0; it < iters; it++)
+        for (int y = 0; y < p->dh; y++)
+            for (int x = 0; x < p->dw; x++) {
+                size_t q = (size_t)y * p->dw + x;
+                if (!om[q]) continue;
+                size_t i = (size_t)(y + p->dy0) * w + x + p->dx0;
+                float sum = 0;
+                int k_n = 0;
+                for (int k = 0; k < 4; k++) {
+                    int qx = x + nx[k], qy = y + ny[k];
+                    int ix = qx + p->dx0, iy = qy + p->dy0;
+                    if (ix < 0 || iy < 0 || ix >= w || iy >= h) continue;
+                    int qin = qx >= 0 && qy >= 0 && qx < p->dw && qy < p->dh &&
+                              p->valid[(size_t)qy * p->dw + qx];
+                    float gq = qin ? g[(size_t)qy * p->dw + qx] : g[q];
+                    sum += o[(size_t)iy * w + ix] + (g[q] - gq);
+                    k_n++;
+                }
+                if (k_n) o[i] += 1.8f * (sum / (float)k_n - o[i]);
+            }
+}
+
 /* Gradient-domain blend of the patch into out (a copy of the normal)
  * over omega = patch mask pixels inside the image: solve the Poisson
  * equation lap f = lap g (g the patch) with f = out on omega's border,
- * by successive over-relaxation from g shifted to the border's mean
+ * by successive over-relaxation from g shifted by the border's mean
  * offset. Returns the number of pixels in omega (also set in mask). */
 static size_t poisson_paste(uad_image *out, uint8_t *mask, const patch *p,
                             float lo, float hi, int max_iters) {
-    int w = out->w, h = out->h, dw = p->dw, dh = p->dh;
-    size_t n = (size_t)w * h, pn = (size_t)dw * dh, cnt = 0;
-#define IN_OMEGA(x, y) ((x) >= 0 && (y) >= 0 && (x) < dw && (y) < dh &&  \
-    p->m[(size_t)(y) * dw + (x)] && (x) + p->dx0 >= 0 &&                  \
-    (y) + p->dy0 >= 0 && (x) + p->dx0 < w && (y) + p->dy0 < h)
-    memset(mask, 0, n);
-    for (int y = 0; y < dh; y++)
-        for (int x = 0; x < dw; x++)
-            if (IN_OMEGA(x, y)) {
-                mask[(size_t)(y + p->dy0) * w + x + p->dx0] = 1;
-                cnt++;
-            }
-    if (!cnt) return 0;
-    const int nx[4] = {1, -1, 0, 0}, ny[4] = {0, 0, 1, -1};
-    int iters = 2 * (dw > dh ? dw : dh) + 40;
+    int w = out->w, h = out->h;
+    size_t n = (size_t)w * h, pn = (size_t)p->dw * p->dh;
+    uint8_t *om = malloc(pn);
+    if (!om) return 0;
+    size_t cnt = omega_mark(om, mask, p, w, h);
+    int iters = 2 * (p->dw > p->dh ? p->dw : p->dh) + 40;
     if (iters > max_iters) iters = max_iters;
-    for (int c = 0; c < out->c; c++) {
+    for (int c = 0; cnt && c < out->c; c++) {
         float *o = out->data + c * n;
         const float *g = p->img + c * pn;
-        /* colour/brightness matching: mean border offset */
-        double off = 0;
-        size_t nb = 0;
-        for (int y = 0; y < dh; y++)
-            for (int x = 0; x < dw; x++) {
-                if (IN_OMEGA(x, y) || !p->valid[(size_t)y * dw + x]) continue;
-                int ix = x + p->dx0, iy = y + p->dy0, touch = 0;
-                if (ix < 0 || iy < 0 || ix >= w || iy >= h) continue;
-                for (int k = 0; k < 4; k++) touch |= IN_OMEGA(x + nx[k], y + ny[k]);
-                if (!touch) continue;
-                off += o[(size_t)iy * w + ix] - g[(size_t)y * dw + x];
-                nb++;
-            }
-        off = nb ? off / (double)nb : 0;
-        for (int y = 0; y < dh; y++)
-            for (int x = 0; x < dw; x++)
-                if (IN_OMEGA(x, y))
-                    o[(size_t)(y + p->dy0) * w + x + p->dx0] =
-                        g[(size_t)y * dw + x] + (float)off;
-        for (int it = 0; it < iters; it++)
-            for (int y = 0; y < dh; y++)
-                for (int x = 0; x < dw; x++) {
-                    if (!IN_OMEGA(x, y)) continue;
-                    size_t i = (size_t)(y + p->dy0) * w + x + p->dx0;
-                    float gp = g[(size_t)y * dw + x], sum = 0;
-                    int k_n = 0;
-                    for (int k = 0; k < 4; k++) {
-                        int qx = x + nx[k], qy = y + ny[k];
-                        int ix = qx + p->dx0, iy = qy + p->dy0;
-                        if (ix < 0 || iy < 0 || ix >= w || iy >= h) continue;
-                        int qin = qx >= 0 && qy >= 0 && qx < dw && qy < dh &&
-                                  p->valid[(size_t)qy * dw + qx];
-                        float gq = qin ? g[(size_t)qy * dw + qx] : gp;
-                        sum += o[(size_t)iy * w + ix] + (gp - gq);
-                        k_n++;
-                    }
-                    if (!k_n) continue;
-                    o[i] += 1.8f * (sum / (float)k_n - o[i]);
-                }
-        for (int y = 0; y < dh; y++)
-            for (int x = 0; x < dw; x++)
-                if (IN_OMEGA(x, y)) {
-                    size_t i = (size_t)(y + p->dy0) * w + x + p->dx0;
-                    o[i] = syn_clampf(o[i], lo, hi);
-                }
+        float off = border_offset(o, g, om, p, w, h);
+        for (size_t q = 0; q < pn; q++)
+            if (om[q])
+                o[(size_t)(q / p->dw + p->dy0) * w + q % p->dw + p->dx0] =
+                    g[q] + off;
+        poisson_sweeps(o, g, om, p, w, h, iters);
+        for (size_t q = 0; q < pn; q++) {
+            size_t i = (size_t)(q / p->dw + p->dy0) * w + q % p->dw + p->dx0;
+            if (om[q]) o[i] = syn_clampf(o[i], lo, hi);
+        }
     }
-#undef IN_OMEGA
+    free(om);
     return cnt;
 }
 

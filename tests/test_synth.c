@@ -464,6 +464,32 @@ static void test_zero_shot(void) {
     free(nm[1].data);
 }
 
+/* A negative description with a direction flips an open one. */
+static void test_negative(void) {
+    uad_image nm[1] = {textured(64, 48, 1, 9)};
+    char *d[] = {"scratch"}, *neg[] = {"dark"};
+    uad_category cat = {"scratch", d, 1, neg, 1, UAD_SHAPE_BRUSH,
+                         UAD_SIZE_LARGE, 1};
+    uad_priors pri = {NULL, &cat, 1};
+    uad_synth_params p = uad_synth_default_params();
+    p.n_candidates = 4;
+    uad_synth *s = NULL;
+    CHECK(uad_synth_create(&s, nm, 1, &p) == UAD_OK);
+    int brighter = 0;
+    for (int k = 0; k < 6; k++) {
+        uad_synth_sample x;
+        CHECK(uad_synth_prior_one(&x, s, &pri, 0, (uint64_t)k) == UAD_OK);
+        double mabs, msig;
+        inside_change(&mabs, &msig, &x.image, &nm[0], x.mask);
+        brighter += msig > 0;
+        free(x.image.data);
+        free(x.mask);
+    }
+    CHECK(brighter == 6);
+    uad_synth_free(s);
+    free(nm[0].data);
+}
+
 static void test_few_shot(void) {
     const int W = 96, H = 80;
     uad_image nm[1] = {textured(W, H, 1, 4)};
@@ -517,6 +543,63 @@ static void test_few_shot(void) {
     free(ex.data);
 }
 
+/* An RGB example of another size than the normals: the pasted region
+ * is scaled to the normal's grid; a class whose regions are all under
+ * the minimum (but over a quarter of it) still gets samples, warned. */
+static void test_few_shot_scaled(void) {
+    const int W = 60, H = 50, EW = 120, EH = 100;
+    uad_image nm[2] = {textured(W, H, 3, 1), textured(W, H, 3, 2)};
+    uad_image ex = textured(EW, EH, 3, 3);
+    uint8_t *mask = calloc(EW * EH, 1);
+    size_t en = (size_t)EW * EH;
+    for (int y = 40; y < 60; y++)
+        for (int x = 30; x < 50; x++) {
+            mask[y * EW + x] = 1; /* 400 px at 120 x 100 */
+            ex.data[y * EW + x] = 0.95f;
+            ex.data[en + y * EW + x] = 0.1f;
+            ex.data[2 * en + y * EW + x] = 0.1f;
+        }
+    uad_synth_params p = uad_synth_default_params();
+    p.per_category = 3;
+    p.n_candidates = 5;
+    p.min_component = 1000; /* 46 px at 120 x 100: 400 px passes */
+    uad_synth *s = NULL;
+    uad_synth_list out = {0};
+    CHECK(uad_synth_create(&s, nm, 2, &p) == UAD_OK);
+    uad_synth_example e = {&ex, mask, 1, "red.png"};
+    CHECK(uad_synth_few_shot(&out, s, &e, 1) == UAD_OK);
+    for (size_t i = 0; i < out.n; i++) {
+        const uad_synth_sample *x = &out.items[i];
+        size_t a = syn_count(x->mask, W * H);
+        CHECK(a >= 60 && a <= 160); /* 400 px at a quarter of the area */
+        CHECK(x->image.w == W && x->image.h == H && x->image.c == 3);
+        CHECK(outside_identical(&x->image, &nm[x->source], x->mask));
+        CHECK(in_range(&x->image, 0, 1));
+    }
+    uad_synth_list_free(&out);
+    uad_synth_free(s);
+    /* min 20000 at 512 x 512 = 229 px here: 100 px is under it, over a
+     * quarter of it: used with a warning. */
+    p.min_component = 20000;
+    CHECK(uad_synth_create(&s, nm, 2, &p) == UAD_OK);
+    uad_image ex2 = textured(W, H, 3, 4);
+    uint8_t *m2 = calloc(W * H, 1);
+    for (int y = 20; y < 30; y++)
+        for (int x = 20; x < 30; x++) m2[y * W + x] = 1;
+    uad_synth_example e2 = {&ex2, m2, 1, "small.png"};
+    g_warned = 0;
+    uad_log_set(count_warn, NULL, UAD_LOG_WARN);
+    CHECK(uad_synth_few_shot(&out, s, &e2, 1) == UAD_OK);
+    uad_log_set(NULL, NULL, UAD_LOG_WARN);
+    CHECK(g_warned == 2);
+    CHECK_STR_CONTAINS(g_last_warning, "under the minimum");
+    CHECK(out.n == 3);
+    uad_synth_list_free(&out);
+    uad_synth_free(s);
+    free(nm[0].data); free(nm[1].data); free(ex.data); free(ex2.data);
+    free(mask); free(m2);
+}
+
 int main(void) {
     test_mask_areas();
     test_mask_brush_perlin();
@@ -528,6 +611,8 @@ int main(void) {
     test_colour_direction();
     test_ssim();
     test_zero_shot();
+    test_negative();
     test_few_shot();
+    test_few_shot_scaled();
     return check_report("test_synth");
 }
