@@ -59,23 +59,28 @@ void syn_fbm(float *out, float *tmp, int w, int h, int res, int n_oct,
 
 /* ---- morphology, components, blur ------------------------------------ */
 
-/* One separable pass of a max (want = 1) or min (want = 0) filter. */
+/* One separable pass of a max (want = 1) or min (want = 0) filter of
+ * radius rad, in O(n) whatever the radius: a pixel becomes `want` when
+ * the nearest `want` pixel on its line, found by one sweep each way, is
+ * at most rad away. */
 static void morph_pass(uint8_t *dst, const uint8_t *src, int w, int h,
                        int rad, int horiz, int want) {
-    for (int y = 0; y < h; y++)
-        for (int x = 0; x < w; x++) {
-            int lo = (horiz ? x : y) - rad, hi = (horiz ? x : y) + rad;
-            int lim = horiz ? w : h;
-            if (lo < 0) lo = 0;
-            if (hi > lim - 1) hi = lim - 1;
-            uint8_t v = (uint8_t)!want;
-            for (int k = lo; k <= hi; k++) {
-                uint8_t s = horiz ? src[(size_t)y * w + k]
-                                  : src[(size_t)k * w + x];
-                if (s == want) { v = (uint8_t)want; break; }
-            }
-            dst[(size_t)y * w + x] = v;
+    int len = horiz ? w : h, lines = horiz ? h : w;
+    size_t step = horiz ? 1 : (size_t)w;
+    for (int l = 0; l < lines; l++) {
+        const uint8_t *s = src + (horiz ? (size_t)l * w : (size_t)l);
+        uint8_t *d = dst + (horiz ? (size_t)l * w : (size_t)l);
+        long last = -(long)rad - 1;
+        for (int i = 0; i < len; i++) {
+            if (s[i * step] == want) last = i;
+            d[i * step] = (uint8_t)(i - last <= rad ? want : !want);
         }
+        last = (long)len + rad + 1;
+        for (int i = len - 1; i >= 0; i--) {
+            if (s[i * step] == want) last = i;
+            if (last - i <= rad) d[i * step] = (uint8_t)want;
+        }
+    }
 }
 
 void syn_dilate(uint8_t *dst, uint8_t *tmp, const uint8_t *src, int w,

@@ -728,9 +728,11 @@ static void mask_geometry(op_ctx *o) {
         o->prof[i] = o->mask[i] && mx > 0 ? o->prof[i] / mx : 0;
 }
 
-void uad_synth_apply(uad_image *img, uint8_t *mask, const uint8_t *fg,
-                     const uad_synth_recipe *r, float strength,
-                     uint64_t seed) {
+/* Run the recipe's operator on img (the whole image or a crop of it)
+ * with the value range lo..hi of the full image. */
+static void apply_core(uad_image *img, uint8_t *mask, const uint8_t *fg,
+                       const uad_synth_recipe *r, float strength,
+                       uint64_t seed, float lo, float hi) {
     typedef void (*op_fn)(op_ctx *);
     static const op_fn ops[UAD_OP_COUNT] = {
         op_generic, op_color, op_hole, op_line, op_fold, op_abrasion,
@@ -741,9 +743,10 @@ void uad_synth_apply(uad_image *img, uint8_t *mask, const uint8_t *fg,
     o.img = img; o.mask = mask; o.fg = fg; o.r = r;
     o.w = img->w; o.h = img->h; o.c = img->c;
     o.strength = syn_clampf(strength, 0.5f, 1.5f);
+    o.lo = lo;
+    o.hi = hi;
     uad_rng_seed(&o.rng, seed);
     size_t n = (size_t)o.w * o.h;
-    if (!syn_count(mask, n)) return;
     float *buf = uad_malloc((size_t)(o.c + 4) * n * sizeof *buf);
     /* Scratch for a 256 x 256 RGB image is 7 * 256 KiB; when even that
      * fails the image is left as it was (the caller's score sees it). */
@@ -751,10 +754,75 @@ void uad_synth_apply(uad_image *img, uint8_t *mask, const uint8_t *fg,
     o.src = buf; o.prof = buf + (size_t)o.c * n;
     o.f1 = o.prof + n; o.f2 = o.f1 + n; o.tmp = o.f2 + n;
     memcpy(o.src, img->data, (size_t)o.c * n * sizeof *buf);
-    syn_value_range(&o.lo, &o.hi, img);
-
     mask_geometry(&o);
     ops[(unsigned)r->op < UAD_OP_COUNT ? r->op : UAD_OP_GENERIC](&o);
     enforce_min_change(&o);
     free(buf);
+}
+
+/* Copy the crop (x0, y0, cw x ch) of img/mask/fg into sub (forward) or
+ * the crop's mask pixels back (back = 1). */
+static void crop_copy(uad_image *img, uint8_t *mask, const uint8_t *fg,
+                      uad_image *sub, uint8_t *smask, uint8_t *sfg, int x0,
+                      int y0, int back) {
+    size_t n = (size_t)img->w * img->h, cn = (size_t)sub->w * sub->h;
+    for (int y = 0; y < sub->h; y++)
+        for (int x = 0; x < sub->w; x++) {
+            size_t i = (size_t)(y + y0) * img->w + x + x0;
+            size_t j = (size_t)y * sub->w + x;
+            if (back) {
+                if (!mask[i]) continue;
+                mask[i] = smask[j];
+                for (int c = 0; c < img->c; c++)
+                    img->data[c * n + i] = sub->data[c * cn + j];
+                continue;
+            }
+            smask[j] = mask[i];
+            if (sfg) sfg[j] = fg[i];
+            for (int c = 0; c < img->c; c++)
+                sub->data[c * cn + j] = img->data[c * n + i];
+        }
+}
+
+void uad_synth_apply(uad_image *img, uint8_t *mask, const uint8_t *fg,
+                     const uad_synth_recipe *r, float strength,
+                     uint64_t seed) {
+    int w = img->w, h = img->h, x0 = w, y0 = h, x1 = -1, y1 = -1;
+    float lo, hi;
+    for (int y = 0; y < h; y++)
+        for (int x = 0; x < w; x++)
+            if (mask[(size_t)y * w + x]) {
+                x0 = x < x0 ? x : x0; x1 = x > x1 ? x : x1;
+                y0 = y < y0 ? y : y0; y1 = y > y1 ? y : y1;
+            }
+    if (x1 < 0) return;
+    syn_value_range(&lo, &hi, img);
+
+    /* Small masks are worked on in a crop around them (every operator
+     * reads at most half the mask's size beyond it), which makes the
+     * cost follow the defect's size rather than the image's. */
+    int side = (x1 - x0) > (y1 - y0) ? x1 - x0 + 1 : y1 - y0 + 1;
+    int m = 8 + side / 2;
+    x0 = x0 - m < 0 ? 0 : x0 - m; y0 = y0 - m < 0 ? 0 : y0 - m;
+    x1 = x1 + m >= w ? w - 1 : x1 + m; y1 = y1 + m >= h ? h - 1 : y1 + m;
+    size_t cn = (size_t)(x1 - x0 + 1) * (y1 - y0 + 1);
+    if (cn * 10 > (size_t)w * h * 7) {
+        apply_core(img, mask, fg, r, strength, seed, lo, hi);
+        return;
+    }
+    uad_image sub = *img;
+    sub.w = x1 - x0 + 1;
+    sub.h = y1 - y0 + 1;
+    sub.data = uad_malloc(cn * (size_t)img->c * sizeof *sub.data);
+    uint8_t *smask = uad_malloc(2 * cn);
+    if (!sub.data || !smask) {
+        free(sub.data);
+        free(smask);
+        return;
+    }
+    crop_copy(img, mask, fg, &sub, smask, fg ? smask + cn : NULL, x0, y0, 0);
+    apply_core(&sub, smask, fg ? smask + cn : NULL, r, strength, seed, lo, hi);
+    crop_copy(img, mask, fg, &sub, smask, NULL, x0, y0, 1);
+    free(sub.data);
+    free(smask);
 }
