@@ -178,9 +178,10 @@ static int cmp_float(const void *a, const void *b) {
     return (x > y) - (x < y);
 }
 
-/* Median and robust spread (1.4826 MAD) of the border band of plane p. */
-static void border_stats(float *med, float *sig, float *buf, const float *p,
-                         int w, int h, int band) {
+/* Median, robust spread (1.4826 MAD) and 5-95% range of the border band
+ * of plane p. */
+static void border_stats(float *med, float *sig, float *range, float *buf,
+                         const float *p, int w, int h, int band) {
     size_t n = 0;
     for (int y = 0; y < h; y++)
         for (int x = 0; x < w; x++)
@@ -188,9 +189,17 @@ static void border_stats(float *med, float *sig, float *buf, const float *p,
                 buf[n++] = p[(size_t)y * w + x];
     qsort(buf, n, sizeof *buf, cmp_float);
     *med = buf[n / 2];
+    *range = buf[n * 95 / 100] - buf[n * 5 / 100];
     for (size_t i = 0; i < n; i++) buf[i] = fabsf(buf[i] - *med);
     qsort(buf, n, sizeof *buf, cmp_float);
     *sig = 1.4826f * buf[n / 2];
+}
+
+/* 5-95% range of the n values of p (buf has n floats). */
+static float value_spread(float *buf, const float *p, size_t n) {
+    memcpy(buf, p, n * sizeof *buf);
+    qsort(buf, n, sizeof *buf, cmp_float);
+    return buf[n * 95 / 100] - buf[n * 5 / 100];
 }
 
 /* Fill background holes: pixels not reachable from the border through
@@ -247,14 +256,20 @@ double uad_fg_estimate(uint8_t *fg, const uad_image *img) {
     /* A pixel is foreground when some channel of the smoothed image is
      * far from the border's median: more than 3 robust sigmas and more
      * than 0.05 of the value range (so a flat background with little
-     * noise does not turn its noise into foreground). */
+     * noise does not turn its noise into foreground). When the border's
+     * 5-95% range is at least 0.6 of the whole image's in every channel,
+     * the border is no background and all is foreground. */
     int band = w < h ? w / 20 : h / 20, rad = (w < h ? w : h) / 128 + 1;
+    int textured = 1;
     if (band < 1) band = 1;
     for (int c = 0; c < img->c; c++) {
         const float *p = img->data + (size_t)c * n;
-        float med, sig;
+        float med, sig, brange;
         syn_box_blur(sm, sm + n, p, w, h, rad);
-        border_stats(&med, &sig, sm + n, sm, w, h, band);
+        border_stats(&med, &sig, &brange, sm + n, sm, w, h, band);
+        /* A border that varies as much as the whole image is the object
+         * itself filling the frame (a texture, a tile): no background. */
+        textured &= brange >= 0.6f * value_spread(sm + n, sm, n);
         float thr = fmaxf(3 * sig, 0.05f);
         /* Refine: halfway between the background and the median of the
          * pixels that passed, so blurred edges do not grow the object. */
@@ -278,7 +293,7 @@ double uad_fg_estimate(uint8_t *fg, const uad_image *img) {
     keep_largest(fg, lab, lab + n, areas, w, h);
 
     double frac = (double)syn_count(fg, n) / (double)n;
-    if (frac < 0.05) {
+    if (frac < 0.05 || textured) {
         memset(fg, 1, n);
         frac = 1.0;
     }

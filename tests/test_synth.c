@@ -135,6 +135,57 @@ static void test_mask_areas(void) {
     free(m);
 }
 
+/* Aspect (minor / major axis) from second moments: W / L for a filled
+ * rectangle or ellipse. */
+static double mask_aspect(const uint8_t *m, int w, int h) {
+    double n = 0, sx = 0, sy = 0, sxx = 0, syy = 0, sxy = 0;
+    for (int y = 0; y < h; y++)
+        for (int x = 0; x < w; x++)
+            if (m[y * w + x]) {
+                n++; sx += x; sy += y;
+                sxx += (double)x * x; syy += (double)y * y; sxy += (double)x * y;
+            }
+    double cxx = sxx / n - (sx / n) * (sx / n);
+    double cyy = syy / n - (sy / n) * (sy / n);
+    double cxy = sxy / n - (sx / n) * (sy / n);
+    double tr = cxx + cyy, det = cxx * cyy - cxy * cxy;
+    double disc = sqrt(fmax(0, tr * tr / 4 - det));
+    return sqrt(fmax(0, tr / 2 - disc) / (tr / 2 + disc));
+}
+
+/* Shapes' aspects and the hollow ellipse's hole, at s = 512 where the
+ * rasterized widths are many pixels. */
+static void test_mask_aspects(void) {
+    const int S = 512;
+    uint8_t *m = malloc(S * S);
+    double lo[3] = {1, 1, 1}, hi[3] = {0, 0, 0}, filled = 0, hollow = 0;
+    const unsigned shapes[3] = {UAD_SHAPE_RECTANGLE, UAD_SHAPE_LINE,
+                                UAD_SHAPE_LINE};
+    const unsigned sizes[3] = {UAD_SIZE_LARGE, UAD_SIZE_LARGE,
+                               UAD_SIZE_MEDIUM};
+    for (int t = 0; t < 40; t++) {
+        for (int k = 0; k < 3; k++) {
+            uad_maskgen_draw(m, NULL, S, S, shapes[k], sizes[k], (uint64_t)t);
+            double a = mask_aspect(m, S, S);
+            lo[k] = fmin(lo[k], a);
+            hi[k] = fmax(hi[k], a);
+        }
+        uad_maskgen_draw(m, NULL, S, S, UAD_SHAPE_ELLIPSE, UAD_SIZE_LARGE,
+                         (uint64_t)t);
+        filled += (double)syn_count(m, S * S);
+        uad_maskgen_draw(m, NULL, S, S, UAD_SHAPE_HOLLOW_ELLIPSE,
+                         UAD_SIZE_LARGE, (uint64_t)t);
+        hollow += (double)syn_count(m, S * S);
+    }
+    /* SPEC: rectangle 0.3-1, large line 0.05-0.1, medium 0.02-0.05 */
+    CHECK(lo[0] > 0.27 && hi[0] <= 1.0);
+    CHECK(lo[1] > 0.04 && hi[1] < 0.12);
+    CHECK(lo[2] > 0.015 && hi[2] < 0.07);
+    /* rings of 12-24 px leave a hole in most large ellipses */
+    CHECK(hollow < 0.85 * filled);
+    free(m);
+}
+
 static void test_mask_brush_perlin(void) {
     const int W = 256, H = 192;
     uint8_t *m = malloc(W * H);
@@ -234,7 +285,35 @@ static void test_foreground(void) {
     uad_image t = textured(160, 120, 1, 3);
     CHECK(uad_fg_estimate(fg, &t) == 1.0);
     CHECK(syn_count(fg, 160 * 120) == 160 * 120);
+    /* ... also with a brighter patch of 8% of it (a lighting streak on a
+     * tile is no object on a background). */
+    for (int y = 30; y < 60; y++)
+        for (int x = 40; x < 90; x++) t.data[y * 160 + x] += 0.12f;
+    CHECK(uad_fg_estimate(fg, &t) == 1.0);
     free(t.data);
+    /* Real MTD tiles fill the frame: all foreground (020.jpg has a
+     * bright streak that the border rule keeps from being an object). */
+    char path[512];
+    int all = 0, n_mtd = 0;
+    for (int i = 0; i < 24; i++) {
+        uad_image a, b;
+        snprintf(path, sizeof path,
+                 "%s/../shared/datasets/mtd/train/good/%03d.jpg",
+                 UAD_SOURCE_DIR, i);
+        if (uad_image_load(&a, path, NULL) != UAD_OK) break;
+        if (uad_image_resize(&b, &a, 256, 256, UAD_RESIZE_BILINEAR) ==
+            UAD_OK) {
+            uint8_t *f = malloc(256 * 256);
+            all += uad_fg_estimate(f, &b) == 1.0;
+            n_mtd++;
+            free(f);
+            uad_image_free(&b);
+        }
+        uad_image_free(&a);
+    }
+    if (!n_mtd) fprintf(stderr, "test_synth: no MTD data, real-tile "
+                        "foreground check skipped\n");
+    CHECK(all == n_mtd);
     free(im.data);
     free(truth);
     free(fg);
@@ -602,6 +681,7 @@ static void test_few_shot_scaled(void) {
 
 int main(void) {
     test_mask_areas();
+    test_mask_aspects();
     test_mask_brush_perlin();
     test_mask_odd_sizes_and_fg();
     test_foreground();
