@@ -552,8 +552,8 @@ typedef struct uad_synth_params {
     int n_threads;         /* worker threads, default 1 (results do not
                               depend on it)                            */
     int min_component;     /* few-shot: components under this many px
-                              at 512 x 512 (scaled by area) are skipped,
-                              default 256                              */
+                              at 512 x 512 (scaled by area) are skipped
+                              with a warning, default 256 (SPEC 5)     */
 } uad_synth_params;
 
 uad_synth_params uad_synth_default_params(void);
@@ -566,7 +566,8 @@ typedef struct uad_synth_sample {
     int class_id;        /* 1..Y, as the priors' order                */
     char method[64];     /* "prior:hole", "example:poisson", ...      */
     double score;        /* consistency (prior) or SSIM (example)     */
-    uint64_t seed;       /* reproduces this sample alone              */
+    uint64_t seed;       /* the sample's own seed (a prior sample is
+                            remade by uad_synth_prior_one with it)    */
     int source;          /* index of the normal image used            */
 } uad_synth_sample;
 
@@ -614,8 +615,12 @@ typedef struct uad_synth_example {
 
 /* Few-shot: per_category samples for every class present among the
  * examples, pasting connected components of the example masks onto the
- * normals. Components under the minimum area are skipped with a warning;
- * a class left with none fails with UAD_ERR_DATA. */
+ * normals (the example is scaled to each normal's size). Components
+ * under the minimum area are skipped with a warning; a class left with
+ * none uses those of at least a quarter of the minimum (and 4 px), with
+ * a warning, and fails with UAD_ERR_DATA when it has none of those
+ * either: a region too small to paste never becomes an unchanged
+ * "defect". */
 uad_status uad_synth_few_shot(uad_synth_list *out, uad_synth *s,
                               const uad_synth_example *ex, size_t n_ex);
 

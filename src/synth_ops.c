@@ -290,8 +290,9 @@ static inline float src_at(const op_ctx *o, int c, size_t i) {
     return o->src[(size_t)c * o->w * o->h + i];
 }
 
-/* Direction of a change: the recipe's, or away from the nearer end of
- * the range for "either" (so a bright surface gets a dark defect). */
+/* Direction of a change: the recipe's, or for "either" toward the end
+ * of the range with more room 3 times in 4 (a bright surface mostly
+ * gets a dark defect, sometimes a bright one). */
 static float pick_dir(op_ctx *o, float mean) {
     if (o->r->direction) return (float)o->r->direction;
     float mid = 0.5f * (o->lo + o->hi);
