@@ -340,19 +340,22 @@ static void op_color(op_ctx *o) {
 static void op_hole(op_ctx *o) {
     size_t n = (size_t)o->w * o->h;
     float mean = mask_mean(o);
-    float dark = o->r->has_color ? target_value(o, 0, 0)
-                                 : o->lo + 0.12f * (mean - o->lo);
-    if (o->r->direction > 0) dark = o->hi - 0.1f * (o->hi - mean);
+    float dark = o->r->direction > 0 ? o->hi : o->lo;
+    /* A pit takes the surface 30-70% of the way to the hole's colour
+     * (black by default): real blowholes keep some light. */
+    float depth = syn_clampf((float)uad_rng_range(&o->rng, 0.35, 0.55) *
+                                 o->strength, 0.3f, 0.7f);
     noise_field(o, o->f1, res_for(o, 3), 2);
     for (size_t i = 0; i < n; i++) {
         if (!in_mask(o, i)) continue;
-        /* deepest at the centre; a slightly lighter, irregular rim */
-        float a = syn_clampf(o->strength * (0.55f + 0.45f * o->prof[i]) +
-                                 0.1f * o->f1[i], 0.2f, 1.0f);
+        /* deepest at the centre, a soft irregular rim */
+        float a = depth * syn_clampf(0.45f + 0.55f * o->prof[i] +
+                                         0.1f * o->f1[i], 0.2f, 1.0f);
         for (int c = 0; c < o->c; c++) {
             float x = src_at(o, c, i);
-            float t = o->r->has_color ? target_value(o, c, dark) : dark;
-            put(o, c, i, x + a * (t - x));
+            float t = target_value(o, c, dark);
+            /* texture dims with the light instead of vanishing */
+            put(o, c, i, x + a * (t + 0.3f * (x - mean) - x));
         }
     }
 }
@@ -445,9 +448,9 @@ static void op_crumple(op_ctx *o) {
     noise_field(o, o->f1, res_for(o, 2), 3);
     for (size_t i = 0; i < n; i++) o->f1[i] *= o->prof[i];
     syn_box_blur(o->f1, o->tmp, o->f1, o->w, o->h, 1);
-    shade(o, o->f1, 1.6f * o->strength, 0.0f);
+    shade(o, o->f1, 0.9f * o->strength, 0.0f);
     float mean = mask_mean(o), dir = pick_dir(o, mean);
-    float cast = 0.22f * dir * o->strength * (o->hi - o->lo);
+    float cast = 0.28f * dir * o->strength * (o->hi - o->lo);
     for (size_t i = 0; i < n; i++)
         if (in_mask(o, i))
             for (int c = 0; c < o->c; c++)
@@ -495,8 +498,8 @@ static void op_abrasion(op_ctx *o) {
             float speck = (float)((hsh >> 40) & 1023) / 1023.0f - 0.5f;
             float a = syn_clampf((0.7f + 0.5f * o->f1[i]) *
                                      (0.3f + 0.9f * o->prof[i]), 0, 1);
-            float v = sm[i] + shift + 0.08f * speck * range -
-                      dir * 0.12f * o->f2[i] * range;
+            float v = sm[i] + shift + 0.05f * speck * range -
+                      dir * 0.05f * o->f2[i] * range;
             put(o, c, i, p[i] + a * (v - p[i]));
         }
     }
