@@ -282,6 +282,7 @@ typedef struct pool {
     void *ctx;
     size_t n_jobs, next, done;
     uad_status st;
+    char msg[512];      /* the first failure's message (thread-local) */
     pthread_mutex_t mu;
     const char *stage;
 } pool;
@@ -294,7 +295,10 @@ static void pool_work(pool *p, int reporter) {
         if (j >= p->n_jobs) return;
         uad_status st = p->fn(p->ctx, j);
         pthread_mutex_lock(&p->mu);
-        if (st && !p->st) p->st = st;
+        if (st && !p->st) {
+            p->st = st;
+            snprintf(p->msg, sizeof p->msg, "%s", uad_last_error());
+        }
         size_t done = ++p->done;
         pthread_mutex_unlock(&p->mu);
         if (reporter && done < p->n_jobs)
@@ -309,7 +313,7 @@ static void *pool_thread(void *arg) {
 
 uad_status syn_run_jobs(const char *stage, syn_job_fn fn, void *ctx,
                            size_t n_jobs, int n_threads) {
-    pool p = {fn, ctx, n_jobs, 0, 0, UAD_OK, PTHREAD_MUTEX_INITIALIZER,
+    pool p = {fn, ctx, n_jobs, 0, 0, UAD_OK, "", PTHREAD_MUTEX_INITIALIZER,
               stage};
     pthread_t th[64];
     int nt = 0;
@@ -319,11 +323,9 @@ uad_status syn_run_jobs(const char *stage, syn_job_fn fn, void *ctx,
     uad_progress(stage, 0, n_jobs);
     pool_work(&p, 1);
     for (int t = 0; t < nt; t++) pthread_join(th[t], NULL);
-    /* Worker failures keep their message in the worker's thread-local
-     * error buffer; state the status here so the caller has one. */
+    /* Error messages are thread-local: repeat the first one here. */
     if (p.st)
-        return uad_fail(p.st, "synth: %s failed (%s)", stage,
-                        uad_status_name(p.st));
+        return uad_fail(p.st, "%s", p.msg[0] ? p.msg : uad_status_name(p.st));
     uad_progress(stage, n_jobs, n_jobs);
     return UAD_OK;
 }
