@@ -483,10 +483,14 @@ static uad_status list_classes(int **out, int *n_out, const fs_ctx *f,
                      "minimum area; using those of at least a quarter of "
                      "it", c);
         if (!found) {
+            const char *nm = "example";
+            for (size_t e = 0; e < n_ex; e++)
+                if (ex[e].class_id == c && ex[e].name) { nm = ex[e].name; break; }
             free(cls);
-            return uad_fail(UAD_ERR_DATA, "synth: class %d: every example "
-                            "defect region is below a quarter of the "
-                            "minimum area", c);
+            return uad_fail(UAD_ERR_DATA, "synth: %s (class %d): every "
+                            "defect region of its examples is below a "
+                            "quarter of the minimum area (use a larger "
+                            "image size)", nm, c);
         }
     }
     *out = cls;
