@@ -13,20 +13,40 @@
  * Kernels never allocate per call in hot loops; scratch comes from the
  * caller or from primitives cached at first use.
  * Shape mismatches are programming errors (UAD_ASSERT), never statuses.
+ * Threads: kernels split their work over nn_threads() OpenMP threads
+ * (oneDNN shares the same pool) but are not reentrant: the primitive
+ * cache and scratch buffers are process-wide, so call them from one
+ * thread at a time.
  */
 #ifndef UAD_NN_H
 #define UAD_NN_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 /* Number of threads kernels may use (default: online CPUs). */
 void nn_set_threads(int n);
 int nn_threads(void);
 
 /* Compute precision of matmul and convolution: f32, or bf16 inputs with
- * f32 accumulation (oneDNN). Weights and activations stay f32 in memory. */
+ * f32 accumulation (oneDNN). Weights and activations stay f32 in memory.
+ * Returns 0, or -1 (with a warning, precision left unchanged) when this
+ * CPU has no bf16 support in oneDNN (it needs AVX-512; AVX2 has none). */
 typedef enum { NN_F32 = 0, NN_BF16 = 1 } nn_precision;
-void nn_set_precision(nn_precision p);
+int nn_set_precision(nn_precision p);
+nn_precision nn_get_precision(void);
+
+/* Free the cached oneDNN primitives and scratch buffers (they are
+ * re-created at the next call). Kernels are not thread-safe: they share
+ * these process-wide caches, so call them from one thread at a time. */
+void nn_release(void);
+/* A process-wide scratch buffer per slot (0..7), at least `bytes` long and
+ * 64-byte aligned; grows at the first larger request, contents are not
+ * kept across calls. Slots 0-5 belong to the matmul/conv staging, 6-7 to
+ * the cosine-logit kernels. */
+void *nn_scratch(int slot, size_t bytes);
+/* f32 -> bf16 with round-to-nearest-even (NaN stays NaN). */
+void nn_f32_to_bf16(uint16_t *out, const float *inp, size_t n);
 
 /* ---- matmul and linear ---- */
 
@@ -85,10 +105,16 @@ void nn_relu_backward(float *dinp, const float *dout, const float *out,
                       size_t n);
 void nn_add_forward(float *out, const float *a, const float *b, size_t n);
 void nn_sigmoid_forward(float *out, const float *inp, size_t n);
+/* dinp += dout * out * (1 - out), from the forward OUTPUT. */
+void nn_sigmoid_backward(float *dinp, const float *dout, const float *out,
+                         size_t n);
 /* GELU (erf form) and quick-GELU x * sigmoid(1.702 x), for the ViT ports. */
 void nn_gelu_forward(float *out, const float *inp, size_t n);
 void nn_gelu_backward(float *dinp, const float *dout, const float *inp,
                       size_t n);
+void nn_quick_gelu_forward(float *out, const float *inp, size_t n);
+void nn_quick_gelu_backward(float *dinp, const float *dout,
+                            const float *inp, size_t n);
 
 /* ---- resizing (PyTorch bilinear, align_corners=False) ---- */
 
@@ -101,7 +127,7 @@ void nn_resize_bilinear_backward(float *dinp, const float *dout, int NC,
 /* ---- normalisation ---- */
 
 /* Per pixel L2 normalisation over channels: out = x / max(|x|, eps);
- * saves norm(N, HW) for the backward. */
+ * saves norm(N, HW) = max(|x|, eps), the divisor, for the backward. */
 void nn_l2norm_forward(float *out, float *norm, const float *inp, int N,
                        int C, int HW, float eps);
 void nn_l2norm_backward(float *dinp, const float *dout, const float *out,
@@ -128,15 +154,20 @@ void nn_cosine_logits_backward(float *df, float *dg, float *deps,
                                int HW, int Y);
 
 /* Detection map S_d = mean over Y of sigmoid(logits); (N, HW).
- * Loss on S_d vs binary target(N, HW): focal (gamma) + Dice, both
- * averaged as in the reference; returns the loss, writes dS(N, HW). */
+ * Losses on S_d vs a binary target(N, HW), as in the AnomalyCLIP/UniADC
+ * reference (formulas in nn_loss.c). Each returns the loss and
+ * ACCUMULATES d loss / d pred into dpred (NULL: not wanted), so the
+ * caller zeroes dS once and adds focal and Dice into it. */
 float nn_focal_loss(float *dpred, const float *pred, const float *target,
                     size_t n, float gamma);
+/* Dice is per image then averaged over the N images, hence N and HW. */
 float nn_dice_loss(float *dpred, const float *pred, const float *target,
-                   size_t n);
+                   int N, size_t HW);
 /* Cross-entropy over Y classes of logits(N, Y, HW) against labels(N, HW)
- * in 1..Y; label 0 pixels are ignored. Mean over counted pixels (0 when
- * none). Writes (not accumulates) dlogits, scaled by `scale`. */
+ * in 1..Y (a label above Y is a caller bug: asserted); label 0 pixels are
+ * ignored. Returns the mean over counted pixels (0 when none), unscaled.
+ * Writes (not accumulates) dlogits (may be NULL) = scale * d mean / d
+ * logits, zero at ignored pixels. */
 float nn_cross_entropy(float *dlogits, const float *logits,
                        const unsigned char *labels, int N, int Y, int HW,
                        float scale);
