@@ -17,6 +17,8 @@ static const struct {
     {"dataset", cmd_dataset, "validate a dataset and its priors, print counts"},
     {"synth", cmd_synth, "synthesize labelled defect images from priors or examples"},
     {"eval", cmd_eval, "score precomputed anomaly and class maps"},
+    {"train", cmd_train, "train the discriminator on a support set"},
+    {"predict", cmd_predict, "anomaly and class maps of images"},
 };
 #define N_CMDS (sizeof g_cmds / sizeof g_cmds[0])
 
@@ -109,7 +111,13 @@ static double elapsed(const struct timespec *t0) {
 static void draw_progress(const char *stage, size_t done, size_t total,
                           void *user) {
     progress_state *ps = user;
-    if (strncmp(ps->stage, stage, sizeof ps->stage - 1) != 0 || done == 0) {
+    /* a stage may carry a live value after " (", e.g. "train (loss
+     * 0.41)": only the part before it names the stage */
+    const char *paren = strstr(stage, " (");
+    size_t key = paren ? (size_t)(paren - stage) : strlen(stage);
+    if (key > sizeof ps->stage - 1) key = sizeof ps->stage - 1;
+    if (strncmp(ps->stage, stage, key) != 0 ||
+        (ps->stage[key] != 0 && ps->stage[key] != ' ') || done == 0) {
         snprintf(ps->stage, sizeof ps->stage, "%s", stage);
         clock_gettime(CLOCK_MONOTONIC, &ps->start);
     }

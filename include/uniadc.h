@@ -705,6 +705,153 @@ double uad_ssim(const uad_image *a, const uad_image *b);
 /* Tensors and the multi-task discriminator (SPEC sections 6-8)        */
 /* ------------------------------------------------------------------ */
 
+/*
+ * The discriminator: a weight-free backbone with four feature levels,
+ * necks, four coarse-to-fine fusion blocks and one learnable embedding
+ * per defect category; logits are cosine similarities over a learnable
+ * temperature, S_y = sigmoid, S_d = mean over Y (SPEC section 6).
+ *
+ *     uad_model *m = NULL;
+ *     uad_model_params mp = uad_model_default_params();
+ *     uad_model_create(&m, names, n_names, &mp);
+ *     uad_train_params tp = uad_train_default_params();
+ *     uad_train(m, samples, n_samples, &tp);      // uad_train_sample[]
+ *     uad_model_save(m, "model.safetensors");
+ *     uad_prediction pr;
+ *     uad_predict(&pr, m, &image);                // any size, 1 or 3 ch
+ *     ... pr.score, pr.image_class, pr.det[h * w], pr.cls[h * w] ...
+ *     uad_prediction_free(&pr);
+ *     uad_model_free(m);
+ *
+ * A model is not safe to use from two threads at once.
+ */
+typedef struct uad_model uad_model;
+
+typedef enum uad_backbone_kind {
+    UAD_BACKBONE_GABOR = 0,  /* fixed oriented filter bank              */
+    UAD_BACKBONE_STEM = 1,   /* small CNN stem trained from scratch     */
+    UAD_BACKBONE_HYBRID = 2  /* both, concatenated before the necks     */
+} uad_backbone_kind;
+
+typedef struct uad_model_params {
+    int width;       /* embedding width C; published 1024, default 64    */
+    int input_size;  /* square input side S, multiple of 32; published
+                        512, default 256                                 */
+    int backbone;    /* uad_backbone_kind; default UAD_BACKBONE_HYBRID   */
+    float tau;       /* pixel threshold on S_d, default 0.5              */
+    uint64_t seed;   /* parameter initialisation                         */
+} uad_model_params;
+
+uad_model_params uad_model_default_params(void);
+/* Name of a backbone kind ("gabor", "stem", "hybrid"), or NULL. */
+const char *uad_backbone_name(int kind);
+/* Parse a backbone name; -1 when unknown. */
+int uad_backbone_parse(const char *name);
+
+/* A freshly initialised model for the categories names[0..n-1] (class id
+ * i + 1). Names must be non-empty, distinct, without control characters;
+ * 1 <= n <= 255. Free with uad_model_free. */
+uad_status uad_model_create(uad_model **out, const char *const *names,
+                            int n, const uad_model_params *p);
+void uad_model_free(uad_model *m);
+
+/* The model file is safetensors: every parameter as F32 under its
+ * PyTorch-style name, the configuration as string metadata (format,
+ * format_version, uniadc_version, categories as a JSON array, backbone,
+ * width, input_size, tau). Loading checks every key, shape and value and
+ * fails with UAD_ERR_FORMAT naming the file and the problem. */
+uad_status uad_model_save(const uad_model *m, const char *path);
+uad_status uad_model_load(uad_model **out, const char *path);
+
+int uad_model_n_categories(const uad_model *m);
+/* Name of class id `cls` (1..Y); "normal" for 0; NULL out of range. */
+const char *uad_model_category(const uad_model *m, int cls);
+int uad_model_input_size(const uad_model *m);
+int uad_model_width(const uad_model *m);
+int uad_model_backbone(const uad_model *m);
+float uad_model_tau(const uad_model *m);
+void uad_model_set_tau(uad_model *m, float tau);
+/* Learned temperature eps of the cosine logits. */
+float uad_model_temperature(const uad_model *m);
+/* Number of trainable parameters. */
+size_t uad_model_n_params(const uad_model *m);
+
+/* One training sample. Images of any size; the mask has the image's
+ * size (w * h bytes, non-zero = anomalous) or is NULL for a normal
+ * image. class_id is 1..Y for an anomalous sample, 0 for a normal one.
+ * `real` marks real images (normal support and real examples), which
+ * few-shot batches always contain. */
+typedef struct uad_train_sample {
+    const uad_image *image;
+    const uint8_t *mask;
+    int class_id;
+    int real;
+} uad_train_sample;
+
+typedef struct uad_train_params {
+    int epochs;          /* 50                                           */
+    int steps_per_epoch; /* 5                                            */
+    int batch;           /* 16                                           */
+    float lr;            /* 1e-3, times (1 - epoch / epochs)^0.9         */
+    float beta1, beta2;  /* 0.9, 0.999                                   */
+    float weight_decay;  /* 1e-4 (AdamW, decoupled)                      */
+    float clip;          /* 0.1: gradient-norm clip of the fusion part   */
+    float ce_weight;     /* 0.5: lambda of the cross-entropy term        */
+    int few_shot;        /* batch = all real samples + synthetic fill    */
+    int augment;         /* random flips and 90-degree rotations         */
+    int bf16;            /* bf16 matmul/conv inputs, f32 accumulation    */
+    int threads;         /* 0 = the compute core's default               */
+    uint64_t seed;       /* batch draws and augmentation                 */
+} uad_train_params;
+
+uad_train_params uad_train_default_params(void);
+
+/* What training did (optional output). */
+typedef struct uad_train_stats {
+    int steps;
+    float first_loss, last_loss; /* mean over the first / last epoch     */
+    double seconds;
+} uad_train_stats;
+
+/* Train m in place on samples[0..n-1]; needs at least one anomalous
+ * sample. Reports progress ("train", steps) through uad_progress with
+ * the current loss in the log at debug level. stats may be NULL. */
+uad_status uad_train(uad_model *m, const uad_train_sample *samples,
+                     size_t n, const uad_train_params *p,
+                     uad_train_stats *stats);
+
+/* Prediction for one image, maps at the image's own size (SPEC 7-8). */
+typedef struct uad_prediction {
+    int w, h, n_classes;   /* n_classes = Y                               */
+    float *det;            /* S_d, h * w                                  */
+    float *prob;           /* S_y, Y planes of h * w                      */
+    uint8_t *cls;          /* S_c, h * w, 0 = normal                      */
+    float score;           /* I_d: mean of the 100 highest S_d            */
+    int image_class;       /* I_c: class with most pixels, 0 if none      */
+    size_t *area;          /* pixels per class 0..Y (Y + 1 entries)       */
+} uad_prediction;
+
+/* Per image only: tau is applied to this image's own S_d, nothing is
+ * normalised across images. Free with uad_prediction_free. */
+uad_status uad_predict(uad_prediction *out, uad_model *m,
+                       const uad_image *img);
+void uad_prediction_free(uad_prediction *p);
+
+/* PNG for people: the input, the anomaly map as a heat-map overlay and
+ * the class map in colours, with a legend of the categories. img is the
+ * image pr was predicted from. Written atomically. */
+uad_status uad_predict_write_view(const char *path, const uad_model *m,
+                                  const uad_image *img,
+                                  const uad_prediction *pr);
+
+/* Calibrate tau from normal images only. Rule: tau = the next float above
+ * the largest S_d pixel of any calibration image, so no calibration image
+ * has an anomalous pixel (I_c = 0 for each); it may be below the default
+ * 0.5. Fails (UAD_ERR_DATA) when a calibration pixel reaches 1.0. Writes
+ * the new tau to *tau_out when not NULL. */
+uad_status uad_predict_calibrate(uad_model *m, const uad_image *normals,
+                                 size_t n, float *tau_out);
+
 #ifdef __cplusplus
 }
 #endif

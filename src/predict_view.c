@@ -1,0 +1,35 @@
+/* predict_view.c - the picture a person reads at a glance: the input, the
+ * anomaly map as a heat-map overlay and the class map in colours with a
+ * legend of the model's categories (figure.c draws them). */
+#include "figure.h"
+#include "model.h"
+
+#include <stdio.h>
+#include <string.h>
+
+uad_status uad_predict_write_view(const char *path, const uad_model *m,
+                                  const uad_image *img,
+                                  const uad_prediction *pr) {
+    if (!img || img->w != pr->w || img->h != pr->h)
+        return uad_fail(UAD_ERR_DATA, "%s: prediction and image sizes "
+                        "differ", path);
+    uad_image heat, cls;
+    memset(&cls, 0, sizeof cls);
+    uad_status st = fig_heatmap(&heat, img, pr->det, 0.5f);
+    if (st) return st;
+    if ((st = fig_classmap(&cls, img, pr->cls))) {
+        uad_image_free(&heat);
+        return st;
+    }
+    const uad_image *tiles[3] = {img, &heat, &cls};
+    const char *titles[3] = {"input", "anomaly map S_d", "classes S_c"};
+    char title[256];
+    snprintf(title, sizeof title, "score %.3f, tau %.3f: %s", (double)pr->score,
+             (double)m->tau, uad_model_category(m, pr->image_class));
+    fig_grid g = {tiles, 1, 3, 256, titles, NULL, title,
+                  (const char *const *)m->cat, m->n_cat};
+    st = fig_grid_png(path, &g);
+    uad_image_free(&heat);
+    uad_image_free(&cls);
+    return st;
+}

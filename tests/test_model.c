@@ -1,0 +1,431 @@
+/* test_model.c - the multi-task discriminator end to end on generated
+ * images: two visually distinct defect categories (dark discs, bright
+ * lines) pasted on a procedural texture; training must separate them,
+ * the same seed must give the same model and predictions, and the model
+ * file must round-trip and reject corruption. */
+#include "check.h"
+#include "model.h"
+#include "uniadc.h"
+
+#include <math.h>
+#include <stdint.h>
+#include <string.h>
+
+#define W 80
+#define H 72
+
+/* Normal image: gentle shading, a weak periodic texture, pixel noise. */
+static void make_normal(uad_image *img, uad_rng *r) {
+    /* filled by hand: the image module is not needed here */
+    memset(img, 0, sizeof *img);
+    img->w = W;
+    img->h = H;
+    img->c = 1;
+    img->data = malloc(sizeof(float) * W * H);
+    double ph = uad_rng_range(r, 0, 6.28), fx = uad_rng_range(r, 0.3, 0.5);
+    for (int y = 0; y < H; y++)
+        for (int x = 0; x < W; x++)
+            img->data[y * W + x] =
+                (float)(0.5 + 0.1 * (double)y / H +
+                        0.05 * sin(fx * x + ph) * cos(0.2 * y) +
+                        0.02 * uad_rng_normal(r));
+}
+
+/* Paste a defect of class 1 (dark disc) or 2 (bright line) into img and
+ * mask (w * h bytes, 255 where anomalous). */
+static void paste(uad_image *img, uint8_t *mask, int cls, uad_rng *r) {
+    memset(mask, 0, W * H);
+    double cx = uad_rng_range(r, 15, W - 15), cy = uad_rng_range(r, 15, H - 15);
+    if (cls == 1) {
+        double rad = uad_rng_range(r, 4, 7);
+        for (int y = 0; y < H; y++)
+            for (int x = 0; x < W; x++)
+                if ((x - cx) * (x - cx) + (y - cy) * (y - cy) <= rad * rad) {
+                    img->data[y * W + x] = 0.12f;
+                    mask[y * W + x] = 255;
+                }
+        return;
+    }
+    double th = uad_rng_range(r, 0, 3.14159), len = uad_rng_range(r, 12, 20);
+    double ux = cos(th), uy = sin(th);
+    for (int y = 0; y < H; y++)
+        for (int x = 0; x < W; x++) {
+            double dx = x - cx, dy = y - cy;
+            double along = dx * ux + dy * uy, across = -dx * uy + dy * ux;
+            if (fabs(along) <= len && fabs(across) <= 1.2) {
+                img->data[y * W + x] = 0.95f;
+                mask[y * W + x] = 255;
+            }
+        }
+}
+
+typedef struct set {
+    uad_image img[64];
+    uint8_t *mask[64];
+    int cls[64];
+    int n;
+} set;
+
+static void make_set(set *s, int n_norm, int n_per_class, uint64_t seed) {
+    uad_rng r;
+    uad_rng_seed(&r, seed);
+    s->n = 0;
+    for (int i = 0; i < n_norm + 2 * n_per_class; i++) {
+        int cls = i < n_norm ? 0 : 1 + (i - n_norm) % 2;
+        make_normal(&s->img[s->n], &r);
+        s->mask[s->n] = NULL;
+        if (cls) {
+            s->mask[s->n] = malloc(W * H);
+            paste(&s->img[s->n], s->mask[s->n], cls, &r);
+        }
+        s->cls[s->n++] = cls;
+    }
+}
+
+static void free_set(set *s) {
+    for (int i = 0; i < s->n; i++) {
+        free(s->img[i].data);
+        free(s->mask[i]);
+    }
+}
+
+static const char *const g_names[] = {"hole", "scratch"};
+
+static uad_model *train_small(const set *tr, uint64_t seed) {
+    uad_model_params mp = uad_model_default_params();
+    mp.width = 16;
+    mp.input_size = 64;
+    mp.seed = seed;
+    uad_model *m = NULL;
+    CHECK(uad_model_create(&m, g_names, 2, &mp) == UAD_OK);
+    if (!m) return NULL;
+    uad_train_sample smp[64];
+    for (int i = 0; i < tr->n; i++) {
+        smp[i].image = &tr->img[i];
+        smp[i].mask = tr->mask[i];
+        smp[i].class_id = tr->cls[i];
+        smp[i].real = tr->cls[i] == 0;
+    }
+    uad_train_params tp = uad_train_default_params();
+    tp.epochs = 30;
+    tp.batch = 8;
+    tp.seed = seed;
+    tp.augment = 1;
+    tp.threads = 1; /* tiny shapes: one thread is fastest */
+    uad_train_stats stats;
+    CHECK(uad_train(m, smp, (size_t)tr->n, &tp, &stats) == UAD_OK);
+    printf("train: %d steps, loss %.4f -> %.4f, %.1f s\n", stats.steps,
+           (double)stats.first_loss, (double)stats.last_loss, stats.seconds);
+    CHECK(stats.last_loss < 0.85f * stats.first_loss);
+    return m;
+}
+
+static int same_file(const char *a, const char *b) {
+    FILE *fa = fopen(a, "rb"), *fb = fopen(b, "rb");
+    int same = fa && fb, ca, cb;
+    while (same) {
+        ca = fgetc(fa);
+        cb = fgetc(fb);
+        if (ca != cb) same = 0;
+        if (ca == EOF) break;
+    }
+    if (fa) fclose(fa);
+    if (fb) fclose(fb);
+    return same;
+}
+
+/* Share of the pairs (anomalous, normal) ranked right: the image AUROC. */
+static double pair_auroc(const float *score, const int *cls, int n) {
+    double good = 0, pairs = 0;
+    for (int i = 0; i < n; i++)
+        for (int j = 0; j < n; j++)
+            if (cls[i] && !cls[j]) {
+                pairs++;
+                good += score[i] > score[j] ? 1 : score[i] == score[j] ? 0.5 : 0;
+            }
+    return good / pairs;
+}
+
+typedef struct evalres {
+    double img_acc, auroc, pix_anom, pix_norm;
+    float score[64];
+} evalres;
+
+static evalres evaluate(uad_model *m, const set *te) {
+    evalres e;
+    memset(&e, 0, sizeof e);
+    double ok_img = 0, an_ok = 0, an_n = 0, no_ok = 0, no_n = 0;
+    for (int i = 0; i < te->n; i++) {
+        uad_prediction pr;
+        CHECK(uad_predict(&pr, m, &te->img[i]) == UAD_OK);
+        CHECK(pr.w == W && pr.h == H);
+        e.score[i] = pr.score;
+        ok_img += pr.image_class == te->cls[i];
+        for (int k = 0; k < W * H; k++) {
+            int t = te->mask[i] && te->mask[i][k] ? te->cls[i] : 0;
+            if (t) {
+                an_n++;
+                an_ok += pr.cls[k] == t;
+            } else {
+                no_n++;
+                no_ok += pr.cls[k] == 0;
+            }
+        }
+        uad_prediction_free(&pr);
+    }
+    e.img_acc = ok_img / te->n;
+    e.auroc = pair_auroc(e.score, te->cls, te->n);
+    e.pix_anom = an_ok / an_n;
+    e.pix_norm = no_ok / no_n;
+    return e;
+}
+
+static void test_train_and_predict(void) {
+    set tr, te;
+    make_set(&tr, 4, 12, 1);
+    make_set(&te, 10, 10, 2);
+    uad_model *m = train_small(&tr, 7);
+    if (!m) return;
+    evalres e = evaluate(m, &te);
+    printf("test: image accuracy %.3f, image AUROC %.3f, anomalous pixels "
+           "right %.3f, normal pixels right %.3f\n", e.img_acc, e.auroc,
+           e.pix_anom, e.pix_norm);
+    /* measured: see the numbers printed above (README, tests) */
+    CHECK(e.img_acc >= 0.9);
+    CHECK(e.auroc >= 0.97);
+    CHECK(e.pix_anom >= 0.6);
+    CHECK(e.pix_norm >= 0.97);
+
+    /* same seed: same parameters, same file bytes, same predictions */
+    uad_model *m2 = train_small(&tr, 7);
+    if (m2) {
+        CHECK(m2->n_arena == m->n_arena &&
+              !memcmp(m2->arena, m->arena, m->n_arena * sizeof(float)));
+        evalres e2 = evaluate(m2, &te);
+        CHECK(!memcmp(e2.score, e.score, sizeof e.score));
+        CHECK(uad_model_save(m, "model_a.safetensors") == UAD_OK);
+        CHECK(uad_model_save(m2, "model_b.safetensors") == UAD_OK);
+        CHECK(same_file("model_a.safetensors", "model_b.safetensors"));
+    }
+    uad_model_free(m2);
+
+    /* the file round trip keeps every parameter and prediction */
+    uad_model *m3 = NULL;
+    CHECK(uad_model_load(&m3, "model_a.safetensors") == UAD_OK);
+    if (m3) {
+        CHECK(m3->n_arena == m->n_arena &&
+              !memcmp(m3->arena, m->arena, m->n_arena * sizeof(float)));
+        CHECK(uad_model_n_categories(m3) == 2);
+        CHECK(!strcmp(uad_model_category(m3, 2), "scratch"));
+        CHECK(uad_model_input_size(m3) == 64 && uad_model_width(m3) == 16);
+        CHECK(uad_model_backbone(m3) == UAD_BACKBONE_HYBRID);
+        evalres e3 = evaluate(m3, &te);
+        CHECK(!memcmp(e3.score, e.score, sizeof e.score));
+    }
+    uad_model_free(m3);
+
+    /* calibration on the 4 normal training images: tau is the next float
+     * above their highest S_d pixel, and none of them is flagged */
+    float tau = 0, hi = 0;
+    CHECK(uad_predict_calibrate(m, tr.img, 4, &tau) == UAD_OK);
+    CHECK(uad_model_tau(m) == tau);
+    for (int i = 0; i < 4; i++) {
+        uad_prediction pr;
+        CHECK(uad_predict(&pr, m, &tr.img[i]) == UAD_OK);
+        CHECK(pr.image_class == 0 && pr.area[0] == (size_t)W * H);
+        for (int k = 0; k < W * H; k++) hi = pr.det[k] > hi ? pr.det[k] : hi;
+        uad_prediction_free(&pr);
+    }
+    CHECK(tau == nextafterf(hi, 2.0f));
+    CHECK(uad_predict_calibrate(m, tr.img, 0, NULL) == UAD_ERR_DATA);
+    uad_model_free(m);
+    free_set(&tr);
+    free_set(&te);
+}
+
+/* Loss of the fixed batch in a (labels lab) at the current parameters. */
+static double batch_loss(uad_acts *a, uad_model *m, const uint8_t *lab,
+                         float *target, int n) {
+    uad_model_forward(a, m, n, 1);
+    return uad_model_loss(a, m, lab, target, n, 0.5f);
+}
+
+/* The whole network's backward (backbone stem, necks, fusion, head,
+ * losses) against central differences on a tiny configuration: input
+ * 64, width 5 (odd), 3 categories, batch 3. Measured worst relative
+ * error: 0.020 (gabor), 0.026 (hybrid) at step 3e-3. */
+static void test_gradients(int backbone) {
+    const char *names[] = {"a", "b", "c"};
+    uad_model_params mp = uad_model_default_params();
+    mp.width = 5;
+    mp.input_size = 64;
+    mp.backbone = backbone;
+    mp.seed = 3;
+    uad_model *m = NULL;
+    CHECK(uad_model_create(&m, names, 3, &mp) == UAD_OK);
+    if (!m) return;
+    int n = 3, S2 = 64 * 64;
+    uad_acts a;
+    CHECK(uad_acts_alloc(&a, m, n, 1) == UAD_OK);
+    uad_rng r;
+    uad_rng_seed(&r, 11);
+    uint8_t lab[3 * 64 * 64];
+    float target[3 * 64 * 64];
+    for (int i = 0; i < n * 3 * S2; i++) a.img[i] = (float)uad_rng_normal(&r);
+    for (int i = 0; i < n * S2; i++) {
+        int y = (i % S2) / 64, x = i % 64;
+        lab[i] = (x > 9 && x < 40 && y > 21 && y < 37) ? (uint8_t)(1 + i / S2)
+                 : (x > 45 && y > 45)                  ? 3
+                                                       : 0;
+    }
+    float *grad = calloc(m->n_arena, sizeof(float));
+    batch_loss(&a, m, lab, target, n);
+    uad_model_backward(m, grad, &a, n);
+
+    /* Directional derivatives, one random unit direction d per trained
+     * tensor: (L(w + h d) - L(w - h d)) / 2h against <grad, d>. Probing a
+     * direction instead of single entries averages out the ReLU kinks
+     * that make single-entry differences of the stem noisy. BN running
+     * statistics change at each train-mode forward but do not enter the
+     * train-mode output, so repeated forwards see the same function. */
+    double worst = 0;
+    int bad = 0;
+    for (int i = 0; i < m->n_params; i++) {
+        const uad_param *p = &m->params[i];
+        if (!p->decay) continue;
+        float *w = m->arena + p->off, *w0 = malloc(p->n * sizeof(float));
+        double *d = malloc(p->n * sizeof(double)), nd = 0, an = 0;
+        const float h = 3e-3f;
+        memcpy(w0, w, p->n * sizeof(float));
+        for (size_t k = 0; k < p->n; k++) {
+            d[k] = uad_rng_normal(&r);
+            nd += d[k] * d[k];
+        }
+        for (size_t k = 0; k < p->n; k++) {
+            d[k] /= sqrt(nd);
+            an += d[k] * grad[p->off + k];
+        }
+        for (size_t k = 0; k < p->n; k++) w[k] = (float)(w0[k] + h * d[k]);
+        double lp = batch_loss(&a, m, lab, target, n);
+        for (size_t k = 0; k < p->n; k++) w[k] = (float)(w0[k] - h * d[k]);
+        double lm = batch_loss(&a, m, lab, target, n);
+        memcpy(w, w0, p->n * sizeof(float));
+        double fd = (lp - lm) / (2.0 * h);
+        double err = fabs(fd - an) / (fabs(fd) + fabs(an) + 1e-3);
+        if (err > worst) worst = err;
+        if (err > 0.05) {
+            bad++;
+            fprintf(stderr, "  %s: analytic %.6g, numeric %.6g\n", p->name,
+                    an, fd);
+        }
+        free(w0);
+        free(d);
+    }
+    printf("gradients (%s): worst relative error %.3g\n",
+           uad_backbone_name(backbone), worst);
+    CHECK(bad == 0);
+    free(grad);
+    uad_acts_free(&a);
+    uad_model_free(m);
+}
+
+/* A model file edited by `edit` (on a fresh writer holding the model's
+ * tensors except `skip`) must fail to load with `want` in the message. */
+static void expect_bad(const uad_model *m, const char *skip,
+                       const char *meta_key, const char *meta_val,
+                       const char *want) {
+    uad_st_writer *w = uad_st_writer_create();
+    for (int i = 0; i < m->n_params; i++) {
+        const uad_param *p = &m->params[i];
+        if (skip && !strcmp(p->name, skip)) continue;
+        uad_st_writer_add(w, p->name, UAD_DT_F32, p->ndim, p->shape,
+                          m->arena + p->off);
+    }
+    const char *keys[] = {"format", "format_version", "categories",
+                          "backbone", "width", "input_size", "tau"};
+    const char *vals[] = {"uniadc-discriminator", "1", "[\"a\",\"b\"]",
+                          "gabor", "4", "64", "0.5"};
+    for (int k = 0; k < 7; k++) {
+        int replaced = meta_key && !strcmp(meta_key, keys[k]);
+        if (replaced && !meta_val) continue; /* key removed */
+        uad_st_writer_meta(w, keys[k], replaced ? meta_val : vals[k]);
+    }
+    CHECK(uad_st_writer_save(w, "bad.safetensors") == UAD_OK);
+    uad_st_writer_free(w);
+    uad_model *out = (uad_model *)1;
+    uad_status st = uad_model_load(&out, "bad.safetensors");
+    CHECK(st == UAD_ERR_FORMAT);
+    CHECK(out == NULL);
+    CHECK_STR_CONTAINS(uad_last_error(), "bad.safetensors");
+    CHECK_STR_CONTAINS(uad_last_error(), want);
+}
+
+static void test_bad_files(void) {
+    const char *names[] = {"a", "b"};
+    uad_model_params mp = uad_model_default_params();
+    mp.width = 4;
+    mp.input_size = 64;
+    mp.backbone = UAD_BACKBONE_GABOR;
+    uad_model *m = NULL;
+    CHECK(uad_model_create(&m, names, 2, &mp) == UAD_OK);
+    if (!m) return;
+
+    /* the unedited file loads: the cases below differ by one thing */
+    expect_bad(m, NULL, "width", "5", "wrong shape");
+    uad_model *ok = NULL;
+    CHECK(uad_model_save(m, "good.safetensors") == UAD_OK);
+    CHECK(uad_model_load(&ok, "good.safetensors") == UAD_OK);
+    uad_model_free(ok);
+    expect_bad(m, "fusion.2.mix.bn.weight", NULL, NULL, "is missing");
+    expect_bad(m, NULL, "format", "something-else", "not a uniadc");
+    expect_bad(m, NULL, "format_version", "2", "format version 2");
+    expect_bad(m, NULL, "format_version", "1x", "not an integer");
+    expect_bad(m, NULL, "input_size", "60", "multiple of 32");
+    expect_bad(m, NULL, "backbone", "resnet", "unknown backbone");
+    expect_bad(m, NULL, "tau", "1.5", "tau");
+    expect_bad(m, NULL, "categories", "[\"a\"]", "wrong shape");
+    expect_bad(m, NULL, "categories", "[\"a\",\"a\"]", "twice");
+    expect_bad(m, NULL, "categories", "{\"a\":1}", "JSON array");
+    expect_bad(m, NULL, "tau", NULL, "no 'tau'");
+
+    /* non-finite parameter, and an extra tensor */
+    float *t = uad_pptr(m, m->temp);
+    t[0] = NAN;
+    expect_bad(m, NULL, NULL, NULL, "non-finite");
+    t[0] = -1.0f;
+    expect_bad(m, NULL, NULL, NULL, "temperature is not positive");
+    t[0] = 1.0f;
+
+    /* truncated and bit-flipped files fail cleanly in the reader */
+    FILE *fp = fopen("good.safetensors", "rb");
+    static unsigned char buf[1 << 20];
+    size_t len = fp ? fread(buf, 1, sizeof buf, fp) : 0;
+    if (fp) fclose(fp);
+    CHECK(len > 100);
+    fp = fopen("cut.safetensors", "wb");
+    fwrite(buf, 1, len - 7, fp);
+    fclose(fp);
+    uad_model *out = NULL;
+    CHECK(uad_model_load(&out, "cut.safetensors") == UAD_ERR_FORMAT);
+    CHECK_STR_CONTAINS(uad_last_error(), "cut.safetensors");
+    buf[12] ^= 0x55; /* inside the JSON header */
+    fp = fopen("flip.safetensors", "wb");
+    fwrite(buf, 1, len, fp);
+    fclose(fp);
+    CHECK(uad_model_load(&out, "flip.safetensors") == UAD_ERR_FORMAT);
+    CHECK(out == NULL);
+    CHECK(uad_model_load(&out, "no-such-file.safetensors") == UAD_ERR_IO);
+    uad_model_free(m);
+}
+
+int main(void) {
+    test_bad_files();
+    /* The stem-only kind is left out: its deepest ReLU outputs start near
+     * zero (PyTorch's default init shrinks them layer by layer), so any
+     * step large enough to beat f32 rounding crosses ReLU kinks and the
+     * difference quotient is noise; the hybrid kind covers the stem. */
+    test_gradients(UAD_BACKBONE_GABOR);
+    test_gradients(UAD_BACKBONE_HYBRID);
+    test_train_and_predict();
+    return check_report("test_model");
+}
