@@ -63,6 +63,11 @@ uad_status run_report(const uad_run_params *p, const uad_dataset *ds,
                       run_preds *const *preds, int n_preds,
                       const run_stats *st);
 
+/* The summary table (ours beside the published numbers), Markdown. */
+void run_print_summary(FILE *fp, const uad_priors *pri,
+                       const uad_protocol *proto, run_preds *const *preds,
+                       int n);
+
 double run_now(void);
 double run_peak_mb(void);
 
