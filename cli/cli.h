@@ -52,5 +52,6 @@ int cli_parse_protocol(uad_protocol *p, const char *setting, const char *kn,
 typedef int (*cli_cmd_fn)(int argc, char **argv);
 int cmd_dataset(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
+int cmd_run(int argc, char **argv);
 
 #endif

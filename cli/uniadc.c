@@ -16,6 +16,7 @@ static const struct {
 } g_cmds[] = {
     {"dataset", cmd_dataset, "validate a dataset and its priors, print counts"},
     {"eval", cmd_eval, "score precomputed anomaly and class maps"},
+    {"run", cmd_run, "the whole job: synthesize, train, predict, evaluate"},
 };
 #define N_CMDS (sizeof g_cmds / sizeof g_cmds[0])
 
