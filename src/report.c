@@ -268,7 +268,7 @@ static uad_status write_raw(const char *dir, const run_preds *r,
     if (st == UAD_OK) fprintf(csv.fp, "path,score\n");
     for (size_t i = 0; st == UAD_OK && i < r->n; i++) {
         const uad_sample *s = sup->eval[i];
-        char sub[4096], file[4096];
+        char sub[4096], file[4200];
         uad_image m = {.w = r->w[i], .h = r->h[i], .c = 1, .data = r->det[i]};
         snprintf(sub, sizeof sub, "%s/%s", maps, s->category);
         snprintf(file, sizeof file, "%s/%s.tiff", sub, s->stem);
