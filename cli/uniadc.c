@@ -19,6 +19,7 @@ static const struct {
     {"eval", cmd_eval, "score precomputed anomaly and class maps"},
     {"train", cmd_train, "train the discriminator on a support set"},
     {"predict", cmd_predict, "anomaly and class maps of images"},
+    {"run", cmd_run, "the whole job: synthesize, train, predict, evaluate"},
 };
 #define N_CMDS (sizeof g_cmds / sizeof g_cmds[0])
 

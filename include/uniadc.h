@@ -512,6 +512,11 @@ void uad_eval_print_markdown(const uad_eval_result *r, FILE *fp);
 void uad_eval_free(uad_eval_result *r);
 
 /* ------------------------------------------------------------------ */
+/* The main job: uad_run (declared after the synthesis and model       */
+/* sections below, since it combines their parameters)                 */
+/* ------------------------------------------------------------------ */
+
+/* ------------------------------------------------------------------ */
 /* Anomaly synthesis (SPEC sections 3-5)                               */
 /* ------------------------------------------------------------------ */
 
@@ -851,6 +856,38 @@ uad_status uad_predict_write_view(const char *path, const uad_model *m,
  * the new tau to *tau_out when not NULL. */
 uad_status uad_predict_calibrate(uad_model *m, const uad_image *normals,
                                  size_t n, float *tau_out);
+
+/* ------------------------------------------------------------------ */
+/* The main job (uniadc run)                                           */
+/* ------------------------------------------------------------------ */
+
+/* Methods a run evaluates (bits). */
+#define UAD_METHOD_UNIFIED 1u /* the multi-task discriminator          */
+#define UAD_METHOD_KNN 2u     /* training-free nearest-neighbour baseline */
+
+typedef struct uad_run_params {
+    const char *data_dir;    /* dataset in MVTec AD layout              */
+    const char *priors_path; /* anomaly priors (YAML)                   */
+    const char *out_dir;     /* report and figures go here              */
+    uad_protocol protocol;   /* zero- or few-shot, Kn, Ka (SPEC 2)      */
+    unsigned methods;        /* UAD_METHOD_* bits, default both         */
+    uint64_t seed;           /* every random choice flows from it       */
+    uad_synth_params synth;
+    uad_model_params model;
+    uad_train_params train;
+    uad_image_params image;
+    int raw;                 /* also write maps as `uniadc eval` reads  */
+    int n_figure;            /* test images per category in the figure  */
+} uad_run_params;
+
+uad_run_params uad_run_default_params(void);
+
+/* Pick the support set, synthesize, train, predict the evaluated test
+ * images, evaluate, and write out_dir/report.md, report.json,
+ * metrics_<method>.json (byte-identical for the same seed and inputs)
+ * and figures. Every file is written atomically; an interrupted run can
+ * simply be started again. */
+uad_status uad_run(const uad_run_params *p);
 
 #ifdef __cplusplus
 }
