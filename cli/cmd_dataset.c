@@ -59,8 +59,10 @@ static void print_stats(const uad_dataset_stats *s) {
 }
 
 static void print_support(const uad_support *sup, const uad_protocol *p) {
-    printf("\nprotocol: %s-shot, kn=%d", p->setting == UAD_SETTING_FEW
-                                             ? "few" : "zero", p->kn);
+    printf("\nprotocol: %s-shot, kn=", p->setting == UAD_SETTING_FEW
+                                        ? "few" : "zero");
+    if (p->kn == UAD_KN_ALL) printf("all");
+    else printf("%d", p->kn);
     if (p->setting == UAD_SETTING_FEW) printf(", ka=%d", p->ka);
     printf("\nnormal support (%zu):", sup->n_normals);
     for (size_t i = 0; i < sup->n_normals && i < 8; i++)
@@ -153,6 +155,7 @@ int cmd_dataset(int argc, char **argv) {
     uad_dataset_stats stats;
     uad_support sup = {0};
     uad_status st = UAD_OK;
+    size_t warn0 = uad_log_warning_count();
     if (priors_path) st = uad_priors_load(&pri, priors_path);
     if (st == UAD_OK) st = uad_dataset_open(&ds, argv[optind], pri);
     if (st == UAD_OK) st = uad_dataset_check(ds, &ip, &stats);
@@ -163,6 +166,7 @@ int cmd_dataset(int argc, char **argv) {
                         pri->object ? pri->object : "(unnamed)",
                         pri->n_categories, priors_path);
         print_counts(ds);
+        stats.n_warnings = uad_log_warning_count() - warn0;
         print_stats(&stats);
         if (proto.setting != UAD_SETTING_ALL) print_support(&sup, &proto);
     }

@@ -195,16 +195,18 @@ static uad_status add_folder(uad_dataset *ds, int split, const char *cat,
     return st;
 }
 
-/* Check test folders against the priors, both ways. */
+/* Check test folders against the priors, both ways, listing every
+ * mismatch at once. */
 static uad_status match_priors(const uad_dataset *ds, const uad_priors *pri) {
+    uad_problems pl = {0};
     for (size_t i = 0; i < ds->n_cats; i++) {
         const char *c = ds->cats[i];
         if (!strcmp(c, "combined") || uad_priors_find(pri, c) >= 0)
             continue;
-        return uad_fail(UAD_ERR_DATA,
-                        "%s/test/%s: category '%s' is not in the priors "
-                        "(add it to the priors file, or remove the folder)",
-                        ds->root, c, c);
+        uad_problems_add(&pl, uad_fail(UAD_ERR_DATA,
+                         "%s/test/%s: category '%s' is not in the priors "
+                         "(add it to the priors file, or remove the folder)",
+                         ds->root, c, c));
     }
     for (int k = 0; k < pri->n_categories; k++) {
         const char *name = pri->categories[k].name;
@@ -212,11 +214,31 @@ static uad_status match_priors(const uad_dataset *ds, const uad_priors *pri) {
         for (size_t i = 0; i < ds->n_cats && !found; i++)
             found = !strcmp(ds->cats[i], name);
         if (!found)
-            return uad_fail(UAD_ERR_DATA,
-                            "%s/test: no folder for prior category '%s'",
-                            ds->root, name);
+            uad_problems_add(&pl, uad_fail(UAD_ERR_DATA,
+                             "%s/test: no folder for prior category '%s'",
+                             ds->root, name));
     }
-    return UAD_OK;
+    return uad_problems_finish(&pl, "mismatch(es) between the dataset and "
+                                    "the priors");
+}
+
+/* Two images of one folder with the same stem would share a mask and a
+ * result file: refuse them, naming both. */
+static uad_status check_stems(const uad_dataset *ds) {
+    uad_problems pl = {0};
+    for (int sp = 0; sp < 2; sp++) {
+        const uad_sample *t = ds->samples[sp];
+        for (size_t i = 0; i < ds->count[sp]; i++)
+            for (size_t j = i + 1; j < ds->count[sp] &&
+                 !strcmp(t[j].category, t[i].category); j++)
+                if (!strcmp(t[i].stem, t[j].stem))
+                    uad_problems_add(&pl, uad_fail(UAD_ERR_DATA,
+                                     "%s and %s share the name '%s' (they "
+                                     "would share a mask and a result file)",
+                                     t[i].rel_path, t[j].rel_path,
+                                     t[i].stem));
+    }
+    return uad_problems_finish(&pl, "name clash(es)");
 }
 
 static int class_of(const uad_priors *pri, const char *cat) {
@@ -245,6 +267,9 @@ static uad_status scan(uad_dataset *ds, const uad_priors *pri) {
         ds->n_cats--;
         break;
     }
+    if (!have_good && ds->n_cats == 0)
+        return uad_fail(UAD_ERR_DATA, "no images found in %s/test (no "
+                        "category folders)", ds->root);
     if (pri && (st = match_priors(ds, pri)) != UAD_OK) return st;
 
     char *missing[20];
@@ -272,6 +297,7 @@ static uad_status scan(uad_dataset *ds, const uad_priors *pri) {
                       n_missing > 20 ? "\n  ..." : "");
     }
     for (size_t i = 0; i < n_missing && i < 20; i++) free(missing[i]);
+    if (st == UAD_OK) st = check_stems(ds);
     return st;
 }
 
