@@ -658,10 +658,9 @@ static cJSON *json_report(const uad_eval_result *r) {
     return root;
 }
 
-uad_status uad_eval_write_json(const uad_eval_result *r, const char *path) {
-    cJSON *root = json_report(r);
-    char *text = root ? cJSON_Print(root) : NULL;
-    cJSON_Delete(root);
+uad_status uad_json_save(const char *path, void *json) {
+    char *text = json ? cJSON_Print((cJSON *)json) : NULL;
+    cJSON_Delete((cJSON *)json);
     if (!text) return uad_fail(UAD_ERR_NOMEM, "out of memory (JSON)");
     uad_afile f;
     uad_status st = uad_afile_open(&f, path);
@@ -672,6 +671,10 @@ uad_status uad_eval_write_json(const uad_eval_result *r, const char *path) {
     }
     cJSON_free(text);
     return st;
+}
+
+uad_status uad_eval_write_json(const uad_eval_result *r, const char *path) {
+    return uad_json_save(path, json_report(r));
 }
 
 static void md_cell(FILE *fp, double v) {

@@ -238,21 +238,6 @@ static cJSON *json_run(const uad_run_params *p, const uad_priors *pri,
     return root;
 }
 
-static uad_status write_json(const char *path, cJSON *root) {
-    char *text = root ? cJSON_Print(root) : NULL;
-    cJSON_Delete(root);
-    if (!text) return uad_fail(UAD_ERR_NOMEM, "out of memory (JSON)");
-    uad_afile f;
-    uad_status st = uad_afile_open(&f, path);
-    if (st == UAD_OK) {
-        fputs(text, f.fp);
-        fputc('\n', f.fp);
-        st = uad_afile_commit(&f);
-    }
-    cJSON_free(text);
-    return st;
-}
-
 /* ---- raw maps, as `uniadc eval` reads them ------------------------- */
 
 static uad_status write_raw(const char *dir, const run_preds *r,
@@ -467,7 +452,7 @@ uad_status run_report(const uad_run_params *p, const uad_dataset *ds,
     snprintf(path, sizeof path, "%s/figures/roc_image.png", p->out_dir);
     if (s == UAD_OK) s = fig_roc(path, sup, preds, n_preds, &p->image);
     snprintf(path, sizeof path, "%s/report.json", p->out_dir);
-    if (s == UAD_OK) s = write_json(path, json_run(p, pri, preds, n_preds, st));
+    if (s == UAD_OK) s = uad_json_save(path, json_run(p, pri, preds, n_preds, st));
     snprintf(path, sizeof path, "%s/report.md", p->out_dir);
     if (s == UAD_OK) s = write_md(path, p, pri, preds, n_preds, st);
     return s;
