@@ -118,39 +118,6 @@ static int make_dirs(const char *path) {
     }
 }
 
-/* Load an image and resize it (bilinear) to size x size. */
-static uad_status load_resized(uad_image *out, const char *path, int size) {
-    uad_image raw;
-    uad_status st = uad_image_load(&raw, path, NULL);
-    if (st) return st;
-    st = uad_image_resize(out, &raw, size, size, UAD_RESIZE_BILINEAR);
-    out->bit_depth = raw.bit_depth;
-    uad_image_free(&raw);
-    return st;
-}
-
-/* A mask loaded and resized (nearest) to size x size, 0/1 bytes. */
-static uad_status load_mask_resized(uint8_t **out, const char *path,
-                                    int size) {
-    uad_mask m;
-    uad_image a = {0}, b = {0};
-    uad_status st = uad_mask_load(&m, path, NULL);
-    if (st) return st;
-    st = uad_image_alloc(&a, m.w, m.h, 1);
-    if (!st) {
-        for (size_t i = 0; i < (size_t)m.w * m.h; i++) a.data[i] = m.data[i] != 0;
-        st = uad_image_resize(&b, &a, size, size, UAD_RESIZE_NEAREST);
-    }
-    *out = st ? NULL : malloc((size_t)size * size);
-    if (!st && !*out) st = UAD_ERR_NOMEM;
-    for (size_t i = 0; !st && i < (size_t)size * size; i++)
-        (*out)[i] = b.data[i] > 0.5f;
-    uad_image_free(&a);
-    uad_image_free(&b);
-    uad_mask_free(&m);
-    return st;
-}
-
 /* Paste `src` (any size) resized to t x t at column col, row row of the
  * sheet; a 1-plane source fills every plane of the sheet. */
 static uad_status sheet_put(uad_image *sheet, const uad_image *src, int col,
@@ -273,7 +240,8 @@ static uad_status load_normals(uad_image **out, size_t *n,
     if (!*out) return UAD_ERR_NOMEM;
     uad_status st = UAD_OK;
     for (; !st && *n < sup->n_normals; (*n)++)
-        st = load_resized(&(*out)[*n], sup->normals[*n]->abs_path, size);
+        st = uad_image_load_resized(&(*out)[*n], sup->normals[*n]->abs_path,
+                                    size, NULL);
     return st;
 }
 
@@ -296,8 +264,10 @@ static uad_status load_examples(uad_synth_example **out, uad_image **imgs,
     if (!*out || !*imgs || !*masks) return UAD_ERR_NOMEM;
     for (size_t i = 0; i < n; i++) {
         const uad_sample *s = sup->examples[i];
-        uad_status st = load_resized(&(*imgs)[i], s->abs_path, size);
-        if (!st) st = load_mask_resized(&(*masks)[i], s->mask_path, size);
+        uad_status st = uad_image_load_resized(&(*imgs)[i], s->abs_path,
+                                               size, NULL);
+        if (!st)
+            st = uad_mask_load_resized(&(*masks)[i], s->mask_path, size, NULL);
         if (st) return st;
         (*out)[i] = (uad_synth_example){&(*imgs)[i], (*masks)[i],
                                         s->class_id, s->rel_path};

@@ -309,6 +309,14 @@ uad_status uad_mask_load(uad_mask *out, const char *path,
                          const uad_image_params *p);
 void uad_mask_free(uad_mask *m);
 
+/* Load an image resized (bilinear) to size x size, keeping the source's
+ * bit_depth, src_channels and format; and a mask resized (nearest) to
+ * size x size bytes of 0/1 (*out malloc'd, caller frees). */
+uad_status uad_image_load_resized(uad_image *out, const char *path, int size,
+                                  const uad_image_params *p);
+uad_status uad_mask_load_resized(uint8_t **out, const char *path, int size,
+                                 const uad_image_params *p);
+
 /* Decode every image and mask of the dataset, checking that each mask has
  * its image's size. All failures are listed at once in the error message
  * (one per line); returns the first failure's status. Optional stats. */

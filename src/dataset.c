@@ -520,6 +520,44 @@ void uad_mask_free(uad_mask *m) {
     memset(m, 0, sizeof *m);
 }
 
+uad_status uad_image_load_resized(uad_image *out, const char *path, int size,
+                                  const uad_image_params *ip) {
+    uad_image raw;
+    uad_status st = uad_image_load(&raw, path, ip);
+    if (st != UAD_OK) return st;
+    st = uad_image_resize(out, &raw, size, size, UAD_RESIZE_BILINEAR);
+    if (st == UAD_OK) {
+        out->bit_depth = raw.bit_depth;
+        out->src_channels = raw.src_channels;
+        memcpy(out->format, raw.format, sizeof out->format);
+    }
+    uad_image_free(&raw);
+    return st;
+}
+
+uad_status uad_mask_load_resized(uint8_t **out, const char *path, int size,
+                                 const uad_image_params *ip) {
+    *out = NULL;
+    uad_mask m;
+    uad_status st = uad_mask_load(&m, path, ip);
+    if (st != UAD_OK) return st;
+    uad_image a = {0}, b = {0};
+    st = uad_image_alloc(&a, m.w, m.h, 1);
+    for (size_t i = 0; st == UAD_OK && i < (size_t)m.w * m.h; i++)
+        a.data[i] = m.data[i];
+    if (st == UAD_OK)
+        st = uad_image_resize(&b, &a, size, size, UAD_RESIZE_NEAREST);
+    uint8_t *o = st == UAD_OK ? uad_malloc((size_t)size * size) : NULL;
+    if (st == UAD_OK && !o) st = UAD_ERR_NOMEM;
+    for (size_t i = 0; st == UAD_OK && i < (size_t)size * size; i++)
+        o[i] = b.data[i] != 0;
+    uad_image_free(&a);
+    uad_image_free(&b);
+    uad_mask_free(&m);
+    *out = o;
+    return st;
+}
+
 /* ---- full check ---------------------------------------------------- */
 
 static void stats_image(uad_dataset_stats *s, const uad_image *img) {

@@ -37,37 +37,6 @@ double run_peak_mb(void) {
 
 /* ---- support images ------------------------------------------------ */
 
-static uad_status load_resized(uad_image *out, const char *path, int size,
-                               const uad_image_params *ip) {
-    uad_image raw;
-    uad_status st = uad_image_load(&raw, path, ip);
-    if (st != UAD_OK) return st;
-    st = uad_image_resize(out, &raw, size, size, UAD_RESIZE_BILINEAR);
-    uad_image_free(&raw);
-    return st;
-}
-
-static uad_status mask_resized(uint8_t **out, const char *path, int size,
-                               const uad_image_params *ip) {
-    uad_mask m;
-    uad_status st = uad_mask_load(&m, path, ip);
-    if (st != UAD_OK) return st;
-    uad_image a = {0}, b = {0};
-    st = uad_image_alloc(&a, m.w, m.h, 1);
-    for (size_t i = 0; st == UAD_OK && i < (size_t)m.w * m.h; i++)
-        a.data[i] = m.data[i];
-    if (st == UAD_OK)
-        st = uad_image_resize(&b, &a, size, size, UAD_RESIZE_NEAREST);
-    *out = st == UAD_OK ? uad_malloc((size_t)size * size) : NULL;
-    if (st == UAD_OK && !*out) st = UAD_ERR_NOMEM;
-    for (size_t i = 0; st == UAD_OK && i < (size_t)size * size; i++)
-        (*out)[i] = b.data[i] != 0;
-    uad_image_free(&a);
-    uad_image_free(&b);
-    uad_mask_free(&m);
-    return st;
-}
-
 uad_status run_support_load(run_support *rs, const uad_support *sup,
                             int size, const uad_image_params *ip) {
     memset(rs, 0, sizeof *rs);
@@ -77,15 +46,15 @@ uad_status run_support_load(run_support *rs, const uad_support *sup,
     if (!rs->normals || !rs->examples || !rs->ex_masks) return UAD_ERR_NOMEM;
     uad_status st = UAD_OK;
     for (size_t i = 0; st == UAD_OK && i < sup->n_normals; i++, rs->n_normals++)
-        st = load_resized(&rs->normals[i], sup->normals[i]->abs_path, size,
-                          ip);
+        st = uad_image_load_resized(&rs->normals[i],
+                                    sup->normals[i]->abs_path, size, ip);
     for (size_t i = 0; st == UAD_OK && i < sup->n_examples; i++) {
-        st = load_resized(&rs->examples[i], sup->examples[i]->abs_path, size,
-                          ip);
+        st = uad_image_load_resized(&rs->examples[i],
+                                    sup->examples[i]->abs_path, size, ip);
         if (st == UAD_OK) rs->n_examples++;
         if (st == UAD_OK)
-            st = mask_resized(&rs->ex_masks[i], sup->examples[i]->mask_path,
-                              size, ip);
+            st = uad_mask_load_resized(&rs->ex_masks[i],
+                                       sup->examples[i]->mask_path, size, ip);
     }
     return st;
 }
