@@ -7,17 +7,7 @@
 set -u
 bin=$1
 src=$2
-pass=0
-fail=0
-ok() { pass=$((pass + 1)); }
-bad() { fail=$((fail + 1)); echo "FAIL: $*" >&2; }
-expect_rc() { # expected-rc description command...
-  local want=$1 what=$2
-  shift 2
-  "$@" >/dev/null 2>&1
-  local rc=$?
-  if [ "$rc" -eq "$want" ]; then ok; else bad "$what: exit $rc, want $want"; fi
-}
+. "$(dirname "$0")/lib.sh"
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
@@ -67,5 +57,4 @@ run "$tmp/c" --setting few --kn 1 --ka 1 --size 128 && ok || bad "few-shot run f
 grep -q "example:poisson" "$tmp/c/manifest.csv" && ok || bad "few-shot method"
 ! ls "$tmp"/a/*.tmp.* >/dev/null 2>&1 && ok || bad "no temporary files left"
 
-echo "cli_synth: $pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+finish cli_synth
