@@ -21,7 +21,8 @@ static const char *k_usage =
     "zero (default): guided by the priors' descriptions, shapes, sizes;\n"
     "few: pasting the defects of the first Ka images of each test folder.\n"
     "Each kept image is the best of --candidates. Writes into --out:\n"
-    "  images/<category>_NNN.png, masks/<category>_NNN_mask.png (0/255),\n"
+    "  images/<category>_NNN.png (.tiff, float, for sources deeper than 8\n"
+    "  bits), masks/<category>_NNN_mask.png (0/255),\n"
     "  manifest.csv (image,mask,category,method,score,seed,source_image),\n"
     "  sheets/<category>.png (rows: normal source, mask, result),\n"
     "  foreground/NNN.png (the estimated foreground of normal image NNN).\n"
@@ -203,10 +204,17 @@ static uad_status write_samples(const char *out, const uad_synth_list *l,
         const char *cat = pri->categories[s->class_id - 1].name;
         k = s->class_id == prev ? k + 1 : 0;
         prev = s->class_id;
-        snprintf(img_rel, sizeof img_rel, "images/%s_%03d.png", cat, k);
+        /* Sources deeper than 8 bits (16-bit, float) are written as
+         * lossless float TIFF: an 8-bit PNG would quantise them (and
+         * clip float ranges), so synthetic images would differ from
+         * normal ones outside the defect. */
+        int deep = s->image.bit_depth > 8;
+        snprintf(img_rel, sizeof img_rel, "images/%s_%03d.%s", cat, k,
+                 deep ? "tiff" : "png");
         snprintf(mask_rel, sizeof mask_rel, "masks/%s_%03d_mask.png", cat, k);
         snprintf(path, sizeof path, "%s/%s", out, img_rel);
-        st = uad_image_write_png(path, &s->image);
+        st = deep ? uad_image_write_tiff(path, &s->image)
+                  : uad_image_write_png(path, &s->image);
         uad_image mi;
         if (!st) st = mask_image(&mi, s->mask, s->image.w, s->image.h);
         if (!st) {

@@ -357,8 +357,8 @@ static unsigned shapes_for(const uad_category *cat,
 /* One candidate into cand/cmask; returns its score. */
 static double make_candidate(uad_synth_sample *cand, uad_synth *s,
                              const uad_category *cat,
-                             const uad_synth_recipe *r, uad_rng *rng) {
-    size_t i = (size_t)uad_rng_below(rng, s->n);
+                             const uad_synth_recipe *r, size_t i,
+                             uad_rng *rng) {
     const uad_image *x = &s->normals[i];
     unsigned shapes = shapes_for(cat, r);
     unsigned sizes = cat->sizes ? cat->sizes : 7u;
@@ -434,12 +434,17 @@ uad_status uad_synth_prior_one(uad_synth_sample *out, uad_synth *s,
     uad_rng_seed(&rng, seed);
     double best_score = -2;
     uad_synth_recipe best_r = {0};
+    /* One source image per kept sample, shared by its B candidates: when
+     * each candidate drew its own image, selection tied categories to
+     * image brightness (on MTD every "break" came from the darker tile),
+     * a shortcut a discriminator would learn. */
+    size_t src = (size_t)uad_rng_below(&rng, s->n);
     for (int b = 0; b < s->p.n_candidates; b++) {
         uad_rng_fork(&cr, &rng, (uint64_t)b);
         int d = (int)uad_rng_below(&cr, (uint64_t)cg->n_descriptions);
         uad_synth_recipe r = uad_synth_lexicon(cg->descriptions[d]);
         apply_negatives(&r, cg);
-        double sc = make_candidate(&cand, s, cg, &r, &cr);
+        double sc = make_candidate(&cand, s, cg, &r, src, &cr);
         if (sc > best_score) {
             uad_synth_sample t = best;
             best = cand;

@@ -550,7 +550,10 @@ uad_status uad_maskgen_draw(uint8_t *mask, const uint8_t *fg, int w, int h,
         if (!syn_count(mask, n)) memset(mask, 1, n);
         return UAD_OK;
     }
-    uint8_t *best = malloc(n), *tmp = malloc(2 * n);
+    /* best starts empty: when no draw hits a pixel centre (tiny images,
+     * Perlin noise sampled on its lattice), the fallback below sets one
+     * pixel of a clean mask. */
+    uint8_t *best = calloc(n, 1), *tmp = malloc(2 * n);
     if (!best || !tmp) {
         free(best); free(tmp);
         return uad_fail(UAD_ERR_NOMEM, "mask generator: out of memory");

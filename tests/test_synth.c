@@ -258,6 +258,31 @@ static void test_mask_odd_sizes_and_fg(void) {
 
 /* ---- foreground ------------------------------------------------------ */
 
+/* Tiny power-of-two sizes sample Perlin noise on its lattice (all zero):
+ * the mask must still be clean 0/1 with one pixel, the same every time. */
+static void test_mask_tiny_lattice(void) {
+    const int sizes[][2] = {{2, 2}, {8, 8}, {4, 4}, {2, 1}, {1, 4}};
+    for (int k = 0; k < 5; k++) {
+        int w = sizes[k][0], h = sizes[k][1];
+        for (unsigned sz = UAD_SIZE_SMALL; sz <= UAD_SIZE_LARGE; sz <<= 1) {
+            uint8_t a[64], b[64];
+            memset(a, 0xAB, sizeof a);
+            memset(b, 0xCD, sizeof b);
+            CHECK(uad_maskgen_draw(a, NULL, w, h, UAD_SHAPE_PERLIN, sz, 9) ==
+                  UAD_OK);
+            CHECK(uad_maskgen_draw(b, NULL, w, h, UAD_SHAPE_PERLIN, sz, 9) ==
+                  UAD_OK);
+            int on = 0, clean = 1;
+            for (int i = 0; i < w * h; i++) {
+                clean &= a[i] <= 1;
+                on += a[i] == 1;
+            }
+            CHECK(clean && on >= 1);
+            CHECK(!memcmp(a, b, (size_t)w * h));
+        }
+    }
+}
+
 static void test_foreground(void) {
     /* A bright disk (radius 60) on a dark, slightly noisy background. */
     const int W = 256, H = 200;
@@ -680,6 +705,7 @@ static void test_few_shot_scaled(void) {
 }
 
 int main(void) {
+    test_mask_tiny_lattice();
     test_mask_areas();
     test_mask_aspects();
     test_mask_brush_perlin();
