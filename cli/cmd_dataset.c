@@ -49,7 +49,12 @@ static void print_stats(const uad_dataset_stats *s) {
     printf("image size (W x H): %d..%d x %d..%d\n", s->min_w, s->max_w,
            s->min_h, s->max_h);
     print_bits("channels in files", s->channels_seen, "");
-    print_bits("bit depths", s->depths_seen, "-bit");
+    /* Bit 0 stands for 32-bit float (1 << (32 & 31)), see dataset.c. */
+    printf("bit depths:");
+    for (int b = 1; b < 32; b++)
+        if (s->depths_seen & (1 << b)) printf(" %d-bit", b);
+    if (s->depths_seen & 1) printf(" 32-bit float");
+    printf("\n");
     if (s->n_masks)
         printf("anomalous area per mask: min %.4f%%, mean %.4f%%, max "
                "%.4f%%; empty masks: %zu\n", 100 * s->mask_frac_min,
