@@ -509,19 +509,23 @@ static void op_abrasion(op_ctx *o) {
 
 static void op_lighting(op_ctx *o) {
     size_t n = (size_t)o->w * o->h;
-    float mean = mask_mean(o), dir = pick_dir(o, mean);
+    /* Light varies either way: an open direction is a fair coin here
+     * (real uneven MTD tiles are more often brighter than darker). */
+    float dir = o->r->direction ? (float)o->r->direction
+                : uad_rng_uniform(&o->rng) < 0.5 ? -1.0f : 1.0f;
     float amp = (float)uad_rng_range(&o->rng, 0.2, 0.4) * o->strength;
     noise_field(o, o->f1, res_for(o, 1.5), 2);
     /* Texture contrast changes as under another light; the gain is low
-     * frequency and the edge stays fairly sharp, as in uneven tiles. */
+     * frequency and fades in over the mask's soft profile, so there is
+     * no stain-like hard edge. */
     float contrast = (float)uad_rng_range(&o->rng, 0.8, 1.5);
     for (int c = 0; c < o->c; c++) {
         const float *p = o->src + (size_t)c * n;
         syn_box_blur(o->f2, o->tmp, p, o->w, o->h, 3);
         for (size_t i = 0; i < n; i++) {
             if (!in_mask(o, i)) continue;
-            float g = 1 + dir * amp * (0.8f + 0.2f * o->f1[i]);
-            float edge = syn_clampf(o->prof[i] * 3.0f, 0, 1);
+            float g = 1 + dir * amp * (0.6f + 0.4f * o->f1[i]);
+            float edge = syn_clampf(o->prof[i] * 1.5f, 0, 1);
             float v = (o->f2[i] + contrast * (p[i] - o->f2[i])) * g;
             put(o, c, i, p[i] + edge * (v - p[i]));
         }
