@@ -897,6 +897,67 @@ uad_run_params uad_run_default_params(void);
  * simply be started again. */
 uad_status uad_run(const uad_run_params *p);
 
+/* ------------------------------------------------------------------ */
+/* Text encoders (CLIP)                                                */
+/* ------------------------------------------------------------------ */
+
+/*
+ * The CLIP text encoder of a Hugging Face `CLIPModel` (or
+ * `CLIPTextModelWithProjection`) checkpoint directory: config.json,
+ * model.safetensors, vocab.json and merges.txt. Category embeddings are
+ * the mean of the projected texts of UAD_CLIP_N_TEMPLATES prompts per
+ * name and description, L2-normalised (SPEC section 6).
+ *
+ *     uad_clip_text *ct = NULL;
+ *     if (uad_clip_text_load(&ct, "clip-vit-large-patch14") != UAD_OK) ...
+ *     float *g = malloc(uad_clip_text_embed_dim(ct) * sizeof *g);
+ *     uad_clip_category_embedding(g, ct, &priors->categories[0]);
+ *     uad_clip_text_free(ct);
+ *
+ * A uad_clip_text is not safe to use from two threads at once.
+ */
+
+#define UAD_CLIP_CONTEXT 77  /* tokens per text, start and end included */
+
+typedef struct uad_clip_tokenizer uad_clip_tokenizer;
+
+/* Read dir/vocab.json and dir/merges.txt (or the two files named). A
+ * bad file fails with UAD_ERR_FORMAT naming it and the problem; the
+ * vocabulary must hold "<|startoftext|>" and "<|endoftext|>". Free with
+ * uad_clip_tokenizer_free. */
+uad_status uad_clip_tokenizer_load(uad_clip_tokenizer **out,
+                                   const char *dir);
+uad_status uad_clip_tokenizer_load_files(uad_clip_tokenizer **out,
+                                         const char *vocab_path,
+                                         const char *merges_path);
+void uad_clip_tokenizer_free(uad_clip_tokenizer *tok);
+
+/* BPE ids of UTF-8 text, without start and end tokens, as Hugging Face's
+ * CLIPTokenizer gives them without the ftfy package: control characters
+ * dropped, whitespace collapsed, CJK ideographs split, NFC, lower case;
+ * then the reference's pre-tokenizer and byte-level BPE; unknown symbols
+ * get the end token's id. *ids (malloc'd, caller frees) holds *n ids.
+ * Fails on invalid UTF-8 (UAD_ERR_DATA) or text over 16 KiB
+ * (UAD_ERR_LIMIT). */
+uad_status uad_clip_tokenize(int32_t **ids, size_t *n,
+                             const uad_clip_tokenizer *tok,
+                             const char *text);
+/* Model input of ctx ids (ctx >= 2, usually UAD_CLIP_CONTEXT): start
+ * token, at most ctx - 2 text ids (longer texts are cut, the end token is
+ * kept), end token, then the pad id (that of "<|endoftext|>", as
+ * Hugging Face pads; openai/CLIP pads with 0, which changes nothing
+ * before the end token under the causal mask). Returns the number of
+ * ids before the padding, or -1 on failure (uad_last_error()). */
+int uad_clip_encode(int32_t *ids, const uad_clip_tokenizer *tok,
+                    const char *text, int ctx);
+/* Id of a vocabulary entry (byte-encoded, e.g. "photo</w>"), or -1. */
+int32_t uad_clip_token_id(const uad_clip_tokenizer *tok, const char *token);
+/* Largest id + 1. */
+int32_t uad_clip_vocab_size(const uad_clip_tokenizer *tok);
+int32_t uad_clip_start_id(const uad_clip_tokenizer *tok);
+int32_t uad_clip_end_id(const uad_clip_tokenizer *tok);
+int32_t uad_clip_pad_id(const uad_clip_tokenizer *tok);
+
 #ifdef __cplusplus
 }
 #endif
