@@ -674,12 +674,15 @@ uad_status uad_clip_tokenize(int32_t **ids, size_t *n,
     return UAD_OK;
 }
 
-int uad_clip_encode(int32_t *ids, const uad_clip_tokenizer *t,
-                    const char *text, int ctx) {
+uad_status uad_clip_encode(int32_t *ids, int *n_used,
+                           const uad_clip_tokenizer *t, const char *text,
+                           int ctx) {
     UAD_ASSERT(ctx >= 2);
+    *n_used = 0;
     int32_t *tok = NULL;
     size_t n = 0;
-    if (uad_clip_tokenize(&tok, &n, t, text) != UAD_OK) return -1;
+    uad_status st = uad_clip_tokenize(&tok, &n, t, text);
+    if (st != UAD_OK) return st;
     /* Truncation drops tokens from the end but keeps the end token, as
      * both references do; padding repeats the pad id. */
     size_t keep = n < (size_t)ctx - 2 ? n : (size_t)ctx - 2;
@@ -688,5 +691,6 @@ int uad_clip_encode(int32_t *ids, const uad_clip_tokenizer *t,
     ids[keep + 1] = t->eot;
     for (size_t i = keep + 2; i < (size_t)ctx; i++) ids[i] = t->pad;
     free(tok);
-    return (int)keep + 2;
+    *n_used = (int)keep + 2;
+    return UAD_OK;
 }

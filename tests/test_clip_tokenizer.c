@@ -85,7 +85,9 @@ static void test_reference_cases(void) {
             for (size_t i = 0; i < nw; i++) fprintf(stderr, " %d", want[i]);
             fprintf(stderr, "\n");
         }
-        int used = uad_clip_encode(got_in, tok, text, UAD_CLIP_CONTEXT);
+        int used = -1;
+        CHECK(uad_clip_encode(got_in, &used, tok, text, UAD_CLIP_CONTEXT) ==
+              UAD_OK);
         int want_used = nw > UAD_CLIP_CONTEXT - 2 ? UAD_CLIP_CONTEXT
                                                   : (int)nw + 2;
         CHECK(used == want_used);
@@ -144,7 +146,9 @@ static void test_hand_worked(void) {
         }
         /* A short context: start, one id, end. */
         int32_t in[3];
-        CHECK(uad_clip_encode(in, tok, "ab ab ab", 3) == 3);
+        int used = 0;
+        CHECK(uad_clip_encode(in, &used, tok, "ab ab ab", 3) == UAD_OK);
+        CHECK(used == 3);
         CHECK(in[0] == 6 && in[1] == 5 && in[2] == 7);
         uad_clip_tokenizer_free(tok);
     }
@@ -206,7 +210,10 @@ static void test_bad_text(void) {
     /* A UTF-8 encoded surrogate is not valid UTF-8 either. */
     CHECK(uad_clip_tokenize(&ids, &n, tok, "\xed\xa0\x80") == UAD_ERR_DATA);
     int32_t in[UAD_CLIP_CONTEXT];
-    CHECK(uad_clip_encode(in, tok, "x\x80", UAD_CLIP_CONTEXT) == -1);
+    int used = 9;
+    CHECK(uad_clip_encode(in, &used, tok, "x\x80", UAD_CLIP_CONTEXT) ==
+          UAD_ERR_DATA);
+    CHECK(used == 0);
 
     size_t big = 16385;
     char *s = malloc(big + 1);
