@@ -9,6 +9,7 @@
 #include "uniadc.h"
 
 #include <stdint.h>
+#include <sys/wait.h>
 
 #define REFDIR UAD_SOURCE_DIR "/tests/data/clip_text"
 
@@ -242,8 +243,77 @@ static void test_bad_checkpoints(void) {
     free(d);
 }
 
+/* `uniadc embed-text` writes the same embeddings and ids as the library,
+ * checked against the PyTorch reference. */
+static void test_cli(void) {
+    const char *cli = getenv("UAD_CLI");
+    if (!cli) {
+        printf("UAD_CLI not set: embed-text checks skipped\n");
+        return;
+    }
+    char *d = tu_tmpdir("clipcli");
+    const char *pri = tu_fmt("%s/priors.yaml", d);
+    FILE *f = fopen(pri, "w");
+    fputs("categories:\n  - name: broken_large\n    description: [a large "
+          "crack, a missing piece]\n  - name: scratch\n    description: "
+          "[a thin line]\n", f);
+    fclose(f);
+    const char *out = tu_fmt("%s/emb.safetensors", d);
+    int rc = system(tu_fmt("'%s' embed-text --quiet --text clip:%s 'a photo "
+                           "of a scratch' \"don't stop, it's 2024... we'll "
+                           "see\" --priors %s --out %s", cli, REFDIR, pri,
+                           out));
+    CHECK(rc == 0);
+    uad_safetensors *st = NULL, *ref = NULL;
+    CHECK(uad_st_open(&st, out) == UAD_OK);
+    CHECK(uad_st_open(&ref, REFDIR "/refs.safetensors") == UAD_OK);
+    if (st && ref) {
+        const uad_st_tensor *e = uad_st_find(st, "text_embeds");
+        const uad_st_tensor *ids = uad_st_find(st, "input_ids");
+        const uad_st_tensor *g = uad_st_find(st, "category_embeds");
+        CHECK(e && e->dtype == UAD_DT_F32 && e->ndim == 2 &&
+              e->shape[0] == 2 && e->shape[1] == 24);
+        CHECK(ids && ids->dtype == UAD_DT_I32 && ids->shape[0] == 2 &&
+              ids->shape[1] == 77);
+        CHECK(g && g->dtype == UAD_DT_F32 && g->shape[0] == 2 &&
+              g->shape[1] == 24);
+        if (e && ids && g) {
+            printf("embed-text:\n");
+            CHECK(compare("text_embeds", e->data,
+                          ref_f32(ref, "embeds", 3 * 24), 2 * 24) <= TOL_F32);
+            CHECK(memcmp(ids->data, uad_st_find(ref, "input_ids")->data,
+                         2 * 77 * 4) == 0);
+            CHECK(compare("category_embeds[0]", g->data,
+                          ref_f32(ref, "category", 24), 24) <= TOL_F32);
+        }
+        CHECK_STR_CONTAINS(uad_st_meta(st, "categories"),
+                           "[\"broken_large\", \"scratch\"]");
+        CHECK_STR_CONTAINS(uad_st_meta(st, "texts"), "\"don't stop, it's");
+        CHECK_STR_CONTAINS(uad_st_meta(st, "templates"), "\"a photo of %s\"");
+    }
+    uad_st_free(st);
+    uad_st_free(ref);
+    /* Usage and input errors map to their exit codes. */
+    CHECK(WEXITSTATUS(system(tu_fmt("'%s' embed-text --quiet --out %s x "
+                                    "2>/dev/null", cli, out))) == 2);
+    CHECK(WEXITSTATUS(system(tu_fmt("'%s' embed-text --quiet --text dino:%s "
+                                    "--out %s x 2>/dev/null", cli, REFDIR,
+                                    out))) == 2);
+    CHECK(WEXITSTATUS(system(tu_fmt("'%s' embed-text --quiet --text clip:%s "
+                                    "--out %s 2>/dev/null", cli, REFDIR,
+                                    out))) == 2);
+    CHECK(WEXITSTATUS(system(tu_fmt("'%s' embed-text --quiet --text "
+                                    "clip:/nonexistent --out %s x "
+                                    "2>/dev/null", cli, out))) == 3);
+    remove(out);
+    remove(pri);
+    rmdir(d);
+    free(d);
+}
+
 int main(void) {
     test_parity();
     test_bad_checkpoints();
+    test_cli();
     return check_report("test_clip_text");
 }
