@@ -5,6 +5,7 @@
  * projected embedding at the end token, the category embedding over the
  * ten templates; then bad checkpoints. Tolerances are for f32 compute. */
 #include "check.h"
+#include "nn.h"
 #include "testutil.h"
 #include "uniadc.h"
 
@@ -42,6 +43,32 @@ static const float *ref_f32(const uad_safetensors *st, const char *name,
  * only by summation order, about 1e-6 here; 2e-5 leaves room for other
  * BLAS paths without hiding a wrong operation (those give 1e-1 or more). */
 #define TOL_F32 2e-5
+/* bf16 matmul inputs keep 8 mantissa bits (relative error 2^-9 each),
+ * compounded over two layers; wrong operations still give 1e-1 or more. */
+#define TOL_BF16 3e-2
+
+/* The same texts with bf16 matmuls, where the CPU has them. */
+static void check_bf16(const uad_clip_text *m, const int32_t *ids,
+                       const float *emb, const float *last, int N) {
+    if (nn_set_precision(NN_BF16) != 0) {
+        printf("bf16 not supported on this CPU: bf16 parity skipped\n");
+        return;
+    }
+    int T = uad_clip_text_context(m), C = uad_clip_text_width(m);
+    int P = uad_clip_text_embed_dim(m);
+    float e[64], *l = malloc(sizeof(float) * (size_t)T * C);
+    printf("bf16 compute:\n");
+    for (int n = 0; n < N; n++) {
+        CHECK(uad_clip_text_forward(e, NULL, l, m, ids + (size_t)n * T, T) ==
+              UAD_OK);
+        CHECK(compare("final layer norm", l, last + (size_t)n * T * C,
+                      (size_t)T * C) <= TOL_BF16);
+        CHECK(compare("text embedding", e, emb + (size_t)n * P, P) <=
+              TOL_BF16);
+    }
+    free(l);
+    nn_set_precision(NN_F32);
+}
 
 static void test_parity(void) {
     uad_clip_text *m = NULL;
@@ -106,6 +133,8 @@ static void test_parity(void) {
         CHECK(compare("embedding, no padding", e2, emb + (size_t)n * P, P) <=
               TOL_F32);
     }
+
+    check_bf16(m, ids, emb, last, N);
 
     const char *desc[] = {"a large crack", "a missing piece"};
     CHECK(uad_clip_category_embedding(e, m, "broken_large", desc, 2) ==
