@@ -204,6 +204,7 @@ CASES = [
     "a\x01b\x07c\u200bd\ufffde\x7f",  # no NUL: C strings end there
     "a<|endoftext|>b <|startoftext|>c <|ENDOFTEXT|>",
     "\u039f\u0394\u039f\u03a3 \u03a3\u0391\u03a3 \u03a3",
+    "\u03a3\u0391\u03a3\u2018't \u03a3\u0391\u03a3.",  # sigma before ignorables
     "\u0130stanbul",
     "a\u00a0b\u2028c\u3000d",
     "&amp; stays as written",

@@ -440,18 +440,29 @@ static int is_cased(int32_t c) {
            k == UTF8PROC_CATEGORY_LT;
 }
 
+/* Unicode's Case_Ignorable: categories Mn, Me, Cf, Lm, Sk and the
+ * Word_Break classes MidLetter, MidNumLet and Single_Quote. */
 static int is_case_ignorable(int32_t c) {
+    static const int32_t mid[] = {
+        '\'', '.', ':', 0xB7, 0x387, 0x55F, 0x5F4, 0x2018, 0x2019, 0x2024,
+        0x2027, 0xFE13, 0xFE52, 0xFE55, 0xFF07, 0xFF0E, 0xFF1A};
     int k = utf8proc_category(c);
-    return k == UTF8PROC_CATEGORY_MN || k == UTF8PROC_CATEGORY_ME ||
-           k == UTF8PROC_CATEGORY_CF || k == UTF8PROC_CATEGORY_LM ||
-           k == UTF8PROC_CATEGORY_SK || c == '\'' || c == '.' || c == ':' ||
-           c == 0xB7 || c == 0x2019;
+    if (k == UTF8PROC_CATEGORY_MN || k == UTF8PROC_CATEGORY_ME ||
+        k == UTF8PROC_CATEGORY_CF || k == UTF8PROC_CATEGORY_LM ||
+        k == UTF8PROC_CATEGORY_SK)
+        return 1;
+    for (size_t i = 0; i < sizeof mid / sizeof mid[0]; i++)
+        if (c == mid[i]) return 1;
+    return 0;
 }
 
 /* Python's str.lower() of one word w[0..n) into out (2n entries). A
  * capital sigma preceded by a cased letter and not followed by one
  * (case-ignorable characters skipped) is final; U+0130 lowers to two
- * code points. Returns the output length. */
+ * code points. "Cased" here is categories Lu, Ll and Lt; Python also
+ * counts the few Other_Lowercase/Other_Uppercase characters (e.g. the
+ * circled letters), so a sigma next to one of those may differ. Returns
+ * the output length. */
 static size_t clip_lower(int32_t *out, const int32_t *w, size_t n) {
     size_t o = 0;
     for (size_t i = 0; i < n; i++) {

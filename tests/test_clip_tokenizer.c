@@ -104,7 +104,7 @@ static void test_reference_cases(void) {
     fclose(f);
     printf("clip tokenizer: %d reference cases (%d truncated)\n", ncases,
            truncated);
-    CHECK(ncases == 22);
+    CHECK(ncases == 23);
     CHECK(truncated == 1);
     uad_clip_tokenizer_free(tok);
 }
