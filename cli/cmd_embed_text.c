@@ -62,10 +62,9 @@ static uad_status embed_texts(uad_st_writer *w, const uad_clip_text *m,
     float *e = calloc((size_t)n * P, sizeof *e);
     int32_t *ids = calloc((size_t)n * UAD_CLIP_CONTEXT, sizeof *ids);
     uad_status st = e && ids ? UAD_OK : UAD_ERR_NOMEM;
-    for (int i = 0; st == UAD_OK && i < n; i++)
-        st = uad_clip_text_encode(e + (size_t)i * P,
-                                  ids + (size_t)i * UAD_CLIP_CONTEXT, m,
-                                  texts[i]);
+    if (st == UAD_OK)
+        st = uad_clip_text_encode_batch(e, ids, m,
+                                        (const char *const *)texts, n);
     int64_t se[2] = {n, P}, si[2] = {n, UAD_CLIP_CONTEXT};
     if (st == UAD_OK) st = uad_st_writer_add(w, "text_embeds", UAD_DT_F32, 2,
                                              se, e);

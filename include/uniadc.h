@@ -989,9 +989,16 @@ uad_status uad_clip_text_forward(float *embed, float *hidden, float *last,
                                  const uad_clip_text *m, const int32_t *ids,
                                  int T);
 /* Tokenize (uad_clip_encode, the model's context) and embed one text:
- * embed (P), not normalised; ids (context entries, padded) may be NULL. */
+ * embed (P), not normalised; ids (UAD_CLIP_CONTEXT entries, padded) may
+ * be NULL. Only the ids up to the end token run: under the causal mask
+ * the padding changes nothing before it. */
 uad_status uad_clip_text_encode(float *embed, int32_t *ids,
                                 const uad_clip_text *m, const char *text);
+/* The same for n texts in one pass (each weight is read once for all):
+ * embeds (n, P), ids (n, UAD_CLIP_CONTEXT) or NULL. */
+uad_status uad_clip_text_encode_batch(float *embeds, int32_t *ids,
+                                      const uad_clip_text *m,
+                                      const char *const *texts, int n);
 
 #define UAD_CLIP_N_TEMPLATES 10
 #define UAD_CLIP_TEXT_MAX 1000 /* bytes of a category name or description */

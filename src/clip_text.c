@@ -368,16 +368,25 @@ static uad_status clip_buf_alloc(clip_buf *b, const uad_clip_text *m,
     return UAD_ERR_NOMEM;
 }
 
-/* One encoder layer (CLIPEncoderLayer), x(T, C) updated in place. */
+/* One encoder layer (CLIPEncoderLayer), x(T, C) updated in place. x
+ * packs N texts, text i in rows seg[i]..seg[i+1]: the linear layers and
+ * norms run on all rows at once (each weight is read once for the batch),
+ * attention within each text. */
 static void clip_layer_forward(float *x, const clip_layer *L,
-                               const uad_clip_text *m, clip_buf *b, int T) {
+                               const uad_clip_text *m, clip_buf *b,
+                               const int *seg, int N) {
+    int T = seg[N];
     int C = m->width, I = m->inter;
     nn_layernorm_forward(b->h, b->mean, b->rstd, x, L->ln1_w, L->ln1_b, T, C,
                          m->eps);
     nn_linear_forward(b->q, b->h, L->q_w, L->q_b, T, C, C);
     nn_linear_forward(b->k, b->h, L->k_w, L->k_b, T, C, C);
     nn_linear_forward(b->v, b->h, L->v_w, L->v_b, T, C, C);
-    causal_attention(b->a, b->q, b->k, b->v, b->att, T, C, m->heads);
+    for (int i = 0; i < N; i++) {
+        size_t o = (size_t)seg[i] * C;
+        causal_attention(b->a + o, b->q + o, b->k + o, b->v + o, b->att,
+                         seg[i + 1] - seg[i], C, m->heads);
+    }
     nn_linear_forward(b->h, b->a, L->o_w, L->o_b, T, C, C);
     nn_add_forward(x, x, b->h, (size_t)T * C);
 
@@ -405,18 +414,14 @@ static int clip_eos_pos(const uad_clip_text *m, const int32_t *ids, int T) {
     return best;
 }
 
-uad_status uad_clip_text_forward(float *embed, float *hidden, float *last,
-                                 const uad_clip_text *m, const int32_t *ids,
-                                 int T) {
-    int C = m->width;
-    if (T < 1 || T > m->max_pos)
-        return uad_fail(UAD_ERR_USAGE, "CLIP text: %d tokens, the model "
-                        "takes 1 to %d", T, m->max_pos);
-    for (int i = 0; i < T; i++)
-        if (ids[i] < 0 || ids[i] >= m->vocab)
-            return uad_fail(UAD_ERR_DATA, "CLIP text: token id %d at "
-                            "position %d is outside the vocabulary [0, %d)",
-                            ids[i], i, m->vocab);
+/* The tower over N packed texts (file comment): ids and rows as in
+ * clip_layer_forward; embed (N, P); hidden ((layers + 1), T, C) and last
+ * (T, C) over all packed rows; any output may be NULL. */
+static uad_status clip_forward_packed(float *embed, float *hidden,
+                                      float *last, const uad_clip_text *m,
+                                      const int32_t *ids, const int *seg,
+                                      int N) {
+    int C = m->width, T = seg[N];
     clip_buf b = {0};
     float *x = uad_malloc((size_t)T * C * sizeof *x);
     if (!x || clip_buf_alloc(&b, m, T) != UAD_OK) {
@@ -425,42 +430,93 @@ uad_status uad_clip_text_forward(float *embed, float *hidden, float *last,
     }
 
     /* CLIPTextEmbeddings: token + absolute position embedding. */
-    for (int t = 0; t < T; t++)
-        nn_add_forward(x + (size_t)t * C, m->tok_emb + (size_t)ids[t] * C,
-                       m->pos_emb + (size_t)t * C, (size_t)C);
+    for (int i = 0; i < N; i++)
+        for (int t = seg[i]; t < seg[i + 1]; t++)
+            nn_add_forward(x + (size_t)t * C, m->tok_emb + (size_t)ids[t] * C,
+                           m->pos_emb + (size_t)(t - seg[i]) * C, (size_t)C);
     if (hidden) memcpy(hidden, x, (size_t)T * C * sizeof *x);
 
     for (int l = 0; l < m->layers; l++) {
-        clip_layer_forward(x, &m->layer[l], m, &b, T);
+        clip_layer_forward(x, &m->layer[l], m, &b, seg, N);
         if (hidden)
             memcpy(hidden + (size_t)(l + 1) * T * C, x,
                    (size_t)T * C * sizeof *x);
     }
 
-    /* final_layer_norm, pooling at the end token, text_projection. */
+    /* final_layer_norm, pooling at each end token, text_projection. */
     nn_layernorm_forward(b.h, b.mean, b.rstd, x, m->lnf_w, m->lnf_b, T, C,
                          m->eps);
     if (last) memcpy(last, b.h, (size_t)T * C * sizeof *x);
-    int e = clip_eos_pos(m, ids, T);
-    if (embed)
-        nn_linear_forward(embed, b.h + (size_t)e * C, m->proj, NULL, 1, C,
-                          m->proj_dim);
+    for (int i = 0; embed && i < N; i++) {
+        int e = seg[i] + clip_eos_pos(m, ids + seg[i], seg[i + 1] - seg[i]);
+        memcpy(x + (size_t)i * C, b.h + (size_t)e * C, (size_t)C * sizeof *x);
+    }
+    if (embed) nn_linear_forward(embed, x, m->proj, NULL, N, C, m->proj_dim);
     clip_buf_free(&b);
     free(x);
     return UAD_OK;
 }
 
+/* ids[0..T) must be valid ids. */
+static uad_status clip_check_ids(const uad_clip_text *m, const int32_t *ids,
+                                 int T) {
+    if (T < 1 || T > m->max_pos)
+        return uad_fail(UAD_ERR_USAGE, "CLIP text: %d tokens, the model "
+                        "takes 1 to %d", T, m->max_pos);
+    for (int i = 0; i < T; i++)
+        if (ids[i] < 0 || ids[i] >= m->vocab)
+            return uad_fail(UAD_ERR_DATA, "CLIP text: token id %d at "
+                            "position %d is outside the vocabulary [0, %d)",
+                            ids[i], i, m->vocab);
+    return UAD_OK;
+}
+
+uad_status uad_clip_text_forward(float *embed, float *hidden, float *last,
+                                 const uad_clip_text *m, const int32_t *ids,
+                                 int T) {
+    uad_status st = clip_check_ids(m, ids, T);
+    int seg[2] = {0, T};
+    return st != UAD_OK ? st
+                        : clip_forward_packed(embed, hidden, last, m, ids,
+                                              seg, 1);
+}
+
+uad_status uad_clip_text_encode_batch(float *embeds, int32_t *ids,
+                                      const uad_clip_text *m,
+                                      const char *const *texts, int n) {
+    int ctx = m->max_pos < UAD_CLIP_CONTEXT ? m->max_pos : UAD_CLIP_CONTEXT;
+    int32_t *all = uad_malloc(((size_t)n * ctx + 1) * sizeof *all);
+    int *seg = uad_malloc(((size_t)n + 1) * sizeof *seg);
+    uad_status st = all && seg ? UAD_OK : UAD_ERR_NOMEM;
+    /* Under the causal mask the outputs up to the end token do not
+     * depend on the padding after it, so only each text's first used ids
+     * run, packed one after the other. */
+    int32_t in[UAD_CLIP_CONTEXT];
+    if (st == UAD_OK) seg[0] = 0;
+    for (int i = 0; st == UAD_OK && i < n; i++) {
+        int used = 0;
+        st = uad_clip_encode(in, &used, m->tok, texts[i], ctx);
+        if (st == UAD_OK) st = clip_check_ids(m, in, used);
+        if (st != UAD_OK) break;
+        if (ids) {
+            int32_t *row = ids + (size_t)i * UAD_CLIP_CONTEXT;
+            memcpy(row, in, (size_t)ctx * sizeof *in);
+            for (int k = ctx; k < UAD_CLIP_CONTEXT; k++)
+                row[k] = uad_clip_pad_id(m->tok);
+        }
+        memcpy(all + seg[i], in, (size_t)used * sizeof *in);
+        seg[i + 1] = seg[i] + used;
+    }
+    if (st == UAD_OK && n > 0)
+        st = clip_forward_packed(embeds, NULL, NULL, m, all, seg, n);
+    free(all);
+    free(seg);
+    return st;
+}
+
 uad_status uad_clip_text_encode(float *embed, int32_t *ids,
                                 const uad_clip_text *m, const char *text) {
-    int ctx = m->max_pos < UAD_CLIP_CONTEXT ? m->max_pos : UAD_CLIP_CONTEXT;
-    int32_t buf[UAD_CLIP_CONTEXT];
-    int32_t *in = ids ? ids : buf;
-    int n = 0;
-    uad_status st = uad_clip_encode(in, &n, m->tok, text, ctx);
-    if (st != UAD_OK) return st;
-    /* Under the causal mask the outputs up to the end token do not
-     * depend on the padding after it, so only the first n ids run. */
-    return uad_clip_text_forward(embed, NULL, NULL, m, in, n);
+    return uad_clip_text_encode_batch(embed, ids, m, &text, 1);
 }
 
 /* ---- category embeddings (SPEC section 6) -------------------------- */
@@ -493,35 +549,46 @@ static uad_status add_unit(double *acc, const float *e, int P,
     return UAD_OK;
 }
 
+/* The prompts of one category: every template with the name, then with
+ * each description; texts[k] are malloc'd (caller frees them). */
+static uad_status category_prompts(char **texts, const char *name,
+                                   const char *const *descriptions,
+                                   int n_descriptions) {
+    int k = 0;
+    for (int d = -1; d < n_descriptions; d++) {
+        const char *src = d < 0 ? name : descriptions[d];
+        if (strlen(src) > UAD_CLIP_TEXT_MAX)
+            return uad_fail(UAD_ERR_LIMIT, "CLIP text: a category text is "
+                            "longer than %d bytes", UAD_CLIP_TEXT_MAX);
+        for (int t = 0; t < UAD_CLIP_N_TEMPLATES; t++) {
+            size_t len = strlen(clip_templates[t]) + strlen(src) + 1;
+            char *s = texts[k++] = uad_malloc(len);
+            if (!s) return UAD_ERR_NOMEM;
+            snprintf(s, len, clip_templates[t], src);
+            /* Folder-style names ("broken_large") read as words. */
+            for (char *p = s; d < 0 && *p; p++)
+                if (*p == '_') *p = ' ';
+        }
+    }
+    return UAD_OK;
+}
+
 uad_status uad_clip_category_embedding(float *out, const uad_clip_text *m,
                                        const char *name,
                                        const char *const *descriptions,
                                        int n_descriptions) {
-    int P = m->proj_dim;
+    int P = m->proj_dim, n = UAD_CLIP_N_TEMPLATES * (1 + n_descriptions);
+    char **texts = uad_calloc((size_t)n, sizeof *texts);
+    float *e = uad_malloc((size_t)n * P * sizeof *e);
     double *acc = uad_calloc((size_t)P, sizeof *acc);
-    float *e = uad_malloc((size_t)P * sizeof *e);
-    char *text = uad_malloc(1024 + UAD_CLIP_TEXT_MAX);
-    uad_status st = acc && e && text ? UAD_OK : UAD_ERR_NOMEM;
-    /* Each text is the name or a description; folder-style names
-     * ("broken_large") read as words. */
-    for (int d = -1; st == UAD_OK && d < n_descriptions; d++) {
-        const char *src = d < 0 ? name : descriptions[d];
-        if (strlen(src) > UAD_CLIP_TEXT_MAX) {
-            st = uad_fail(UAD_ERR_LIMIT, "CLIP text: a category text is "
-                          "longer than %d bytes", UAD_CLIP_TEXT_MAX);
-            break;
-        }
-        char words[UAD_CLIP_TEXT_MAX + 1];
-        snprintf(words, sizeof words, "%s", src);
-        if (d < 0)
-            for (char *p = words; *p; p++)
-                if (*p == '_') *p = ' ';
-        for (int k = 0; st == UAD_OK && k < UAD_CLIP_N_TEMPLATES; k++) {
-            snprintf(text, 1024 + UAD_CLIP_TEXT_MAX, clip_templates[k], words);
-            st = uad_clip_text_encode(e, NULL, m, text);
-            if (st == UAD_OK) st = add_unit(acc, e, P, text);
-        }
-    }
+    uad_status st = texts && e && acc ? UAD_OK : UAD_ERR_NOMEM;
+    if (st == UAD_OK)
+        st = category_prompts(texts, name, descriptions, n_descriptions);
+    if (st == UAD_OK)
+        st = uad_clip_text_encode_batch(e, NULL, m,
+                                        (const char *const *)texts, n);
+    for (int k = 0; st == UAD_OK && k < n; k++)
+        st = add_unit(acc, e + (size_t)k * P, P, texts[k]);
     /* CLIP's prompt ensembling: unit embeddings averaged, then the mean
      * L2-normalised (the mean's scale drops out, so it is not divided). */
     double n2 = 0.0;
@@ -531,8 +598,9 @@ uad_status uad_clip_category_embedding(float *out, const uad_clip_text *m,
                       "average to zero", name);
     for (int i = 0; st == UAD_OK && i < P; i++)
         out[i] = (float)(acc[i] / sqrt(n2));
-    free(acc);
+    for (int k = 0; texts && k < n; k++) free(texts[k]);
+    free(texts);
     free(e);
-    free(text);
+    free(acc);
     return st;
 }

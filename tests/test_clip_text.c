@@ -134,6 +134,17 @@ static void test_parity(void) {
               TOL_F32);
     }
 
+    /* All three texts packed in one pass give the same embeddings. */
+    float eb[3 * 64];
+    int32_t idb[3 * UAD_CLIP_CONTEXT];
+    printf("batch of 3:\n");
+    CHECK(uad_clip_text_encode_batch(eb, idb, m, texts, 3) == UAD_OK);
+    CHECK(compare("text embeddings", eb, emb, 3 * (size_t)P) <= TOL_F32);
+    CHECK(memcmp(idb, ids, sizeof idb) == 0);
+    const char *with_bad[] = {"fine", "bad \xff"};
+    CHECK(uad_clip_text_encode_batch(eb, NULL, m, with_bad, 2) ==
+          UAD_ERR_DATA);
+
     check_bf16(m, ids, emb, last, N);
 
     const char *desc[] = {"a large crack", "a missing piece"};
