@@ -351,9 +351,48 @@ static void test_cli(void) {
     free(d);
 }
 
+/* Pooling with a config eos_token_id other than the legacy 2: the first
+ * position holding that id, or position 0 when none does (the
+ * reference's argmax over an all-false mask). */
+static void test_eos_rule(void) {
+    char *d = bad_checkpoint(NULL, NULL, NULL, NULL);
+    const char *cfg = tu_fmt("%s/config.json", d);
+    FILE *f = fopen(cfg, "w");
+    fputs("{\"projection_dim\": 24, \"text_config\": {\"hidden_size\": 48,"
+          " \"intermediate_size\": 192, \"num_attention_heads\": 4, "
+          "\"num_hidden_layers\": 2, \"vocab_size\": 660, "
+          "\"eos_token_id\": 5}}", f);
+    fclose(f);
+    uad_clip_text *m5 = NULL, *m2 = NULL;
+    CHECK(uad_clip_text_load(&m5, d) == UAD_OK);
+    CHECK(uad_clip_text_load(&m2, REFDIR) == UAD_OK);
+    if (m5 && m2) {
+        int32_t ids[4] = {658, 5, 659, 659};
+        float a[24], b[24], c[24];
+        /* eos 5 pools at position 1, which sees only ids[0..1]. */
+        CHECK(uad_clip_text_forward(a, NULL, NULL, m5, ids, 4) == UAD_OK);
+        CHECK(uad_clip_text_forward(b, NULL, NULL, m5, ids, 2) == UAD_OK);
+        CHECK(compare("eos 5: full vs prefix", a, b, 24) <= TOL_F32);
+        /* The legacy rule pools at the largest id (position 2). */
+        CHECK(uad_clip_text_forward(c, NULL, NULL, m2, ids, 4) == UAD_OK);
+        CHECK(compare("eos 5 vs legacy", a, c, 24) > 1e-2);
+        CHECK(uad_clip_text_forward(b, NULL, NULL, m2, ids, 3) == UAD_OK);
+        CHECK(compare("legacy: full vs prefix", c, b, 24) <= TOL_F32);
+        /* No 5 at all: position 0. */
+        int32_t none[3] = {658, 7, 8};
+        CHECK(uad_clip_text_forward(a, NULL, NULL, m5, none, 3) == UAD_OK);
+        CHECK(uad_clip_text_forward(b, NULL, NULL, m5, none, 1) == UAD_OK);
+        CHECK(compare("eos 5 absent: position 0", a, b, 24) <= TOL_F32);
+    }
+    uad_clip_text_free(m5);
+    uad_clip_text_free(m2);
+    free(d);
+}
+
 int main(void) {
     test_parity();
     test_bad_checkpoints();
+    test_eos_rule();
     test_cli();
     return check_report("test_clip_text");
 }
