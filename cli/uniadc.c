@@ -20,6 +20,7 @@ static const struct {
     {"train", cmd_train, "train the discriminator on a support set"},
     {"predict", cmd_predict, "anomaly and class maps of images"},
     {"run", cmd_run, "the whole job: synthesize, train, predict, evaluate"},
+    {"embed-text", cmd_embed_text, "CLIP text embeddings of texts and categories"},
 };
 #define N_CMDS (sizeof g_cmds / sizeof g_cmds[0])
 
@@ -28,7 +29,7 @@ static void print_main_usage(FILE *fp) {
             "usage: uniadc COMMAND [OPTIONS]\n"
             "       uniadc --version | --help\n\ncommands:\n");
     for (size_t i = 0; i < N_CMDS; i++)
-        fprintf(fp, "  %-9s %s\n", g_cmds[i].name, g_cmds[i].summary);
+        fprintf(fp, "  %-10s %s\n", g_cmds[i].name, g_cmds[i].summary);
     fprintf(fp,
             "\n'uniadc COMMAND --help' describes a command. Common options:\n"
             "  --seed N   seed of every random choice (default 0)\n"

@@ -897,6 +897,123 @@ uad_run_params uad_run_default_params(void);
  * simply be started again. */
 uad_status uad_run(const uad_run_params *p);
 
+/* ------------------------------------------------------------------ */
+/* Text encoders (CLIP)                                                */
+/* ------------------------------------------------------------------ */
+
+/*
+ * The CLIP text encoder of a Hugging Face `CLIPModel` (or
+ * `CLIPTextModelWithProjection`) checkpoint directory: config.json,
+ * model.safetensors, vocab.json and merges.txt. Category embeddings are
+ * the mean of the projected texts of UAD_CLIP_N_TEMPLATES prompts per
+ * name and description, L2-normalised (SPEC section 6).
+ *
+ *     uad_clip_text *ct = NULL;
+ *     if (uad_clip_text_load(&ct, "clip-vit-large-patch14") != UAD_OK) ...
+ *     float *g = malloc(uad_clip_text_embed_dim(ct) * sizeof *g);
+ *     uad_clip_category_embedding(g, ct, &priors->categories[0]);
+ *     uad_clip_text_free(ct);
+ *
+ * A uad_clip_text is not safe to use from two threads at once.
+ */
+
+#define UAD_CLIP_CONTEXT 77  /* tokens per text, start and end included */
+
+typedef struct uad_clip_tokenizer uad_clip_tokenizer;
+
+/* Read dir/vocab.json and dir/merges.txt (or the two files named). A
+ * bad file fails with UAD_ERR_FORMAT naming it and the problem; the
+ * vocabulary must hold "<|startoftext|>" and "<|endoftext|>". Free with
+ * uad_clip_tokenizer_free. */
+uad_status uad_clip_tokenizer_load(uad_clip_tokenizer **out,
+                                   const char *dir);
+uad_status uad_clip_tokenizer_load_files(uad_clip_tokenizer **out,
+                                         const char *vocab_path,
+                                         const char *merges_path);
+void uad_clip_tokenizer_free(uad_clip_tokenizer *tok);
+
+/* BPE ids of UTF-8 text, without start and end tokens, as Hugging Face's
+ * CLIPTokenizer gives them without the ftfy package: control characters
+ * dropped, whitespace collapsed, CJK ideographs split, NFC, lower case;
+ * then the reference's pre-tokenizer and byte-level BPE; unknown symbols
+ * get the end token's id. *ids (malloc'd, caller frees) holds *n ids.
+ * Fails on invalid UTF-8 (UAD_ERR_DATA) or text over 16 KiB
+ * (UAD_ERR_LIMIT). */
+uad_status uad_clip_tokenize(int32_t **ids, size_t *n,
+                             const uad_clip_tokenizer *tok,
+                             const char *text);
+/* Model input of ctx ids (ctx >= 2, usually UAD_CLIP_CONTEXT): start
+ * token, at most ctx - 2 text ids (longer texts are cut, the end token is
+ * kept), end token, then the pad id (that of "<|endoftext|>", as
+ * Hugging Face pads; openai/CLIP pads with 0, which changes nothing up to
+ * the end token under the causal mask). *n_used = ids before the
+ * padding. Fails as uad_clip_tokenize does. */
+uad_status uad_clip_encode(int32_t *ids, int *n_used,
+                           const uad_clip_tokenizer *tok, const char *text,
+                           int ctx);
+/* Id of a vocabulary entry (byte-encoded, e.g. "photo</w>"), or -1. */
+int32_t uad_clip_token_id(const uad_clip_tokenizer *tok, const char *token);
+/* Largest id + 1. */
+int32_t uad_clip_vocab_size(const uad_clip_tokenizer *tok);
+int32_t uad_clip_start_id(const uad_clip_tokenizer *tok);
+int32_t uad_clip_end_id(const uad_clip_tokenizer *tok);
+int32_t uad_clip_pad_id(const uad_clip_tokenizer *tok);
+
+typedef struct uad_clip_text uad_clip_text;
+
+/* Load the text tower from a checkpoint directory: config.json (the
+ * text_config of a CLIPModel, or a CLIPTextConfig at the top level, with
+ * projection_dim; hidden_act quick_gelu or gelu), model.safetensors with
+ * the Hugging Face keys text_model.* and text_projection.weight (F32,
+ * F16 or BF16; a full CLIPModel file's vision_model.*,
+ * visual_projection.* and logit_scale are skipped), and the tokenizer
+ * files. A missing, unexpected or mis-shaped tensor fails with
+ * UAD_ERR_FORMAT naming each one. Sharded checkpoints
+ * (model.safetensors.index.json) are not read. Free with
+ * uad_clip_text_free. */
+uad_status uad_clip_text_load(uad_clip_text **out, const char *dir);
+void uad_clip_text_free(uad_clip_text *m);
+int uad_clip_text_width(const uad_clip_text *m);     /* hidden_size     */
+int uad_clip_text_layers(const uad_clip_text *m);
+int uad_clip_text_embed_dim(const uad_clip_text *m); /* projection_dim  */
+int uad_clip_text_context(const uad_clip_text *m);   /* positions (77)  */
+const uad_clip_tokenizer *uad_clip_text_tokenizer(const uad_clip_text *m);
+
+/* Run T ids (1 <= T <= context) through the tower. Outputs may be NULL:
+ * embed (P) = text_projection of the final-layer-normed output at the
+ * end token, as CLIPModel.get_text_features (not normalised);
+ * hidden ((layers + 1), T, C) = the embeddings and each layer's output,
+ * as Hugging Face's hidden_states; last (T, C) = last_hidden_state.
+ * Ids outside the vocabulary fail with UAD_ERR_DATA. */
+uad_status uad_clip_text_forward(float *embed, float *hidden, float *last,
+                                 const uad_clip_text *m, const int32_t *ids,
+                                 int T);
+/* Tokenize (uad_clip_encode, the model's context) and embed one text:
+ * embed (P), not normalised; ids (UAD_CLIP_CONTEXT entries, padded) may
+ * be NULL. Only the ids up to the end token run: under the causal mask
+ * the padding changes nothing before it. */
+uad_status uad_clip_text_encode(float *embed, int32_t *ids,
+                                const uad_clip_text *m, const char *text);
+/* The same for n texts in one pass (each weight is read once for all):
+ * embeds (n, P), ids (n, UAD_CLIP_CONTEXT) or NULL. */
+uad_status uad_clip_text_encode_batch(float *embeds, int32_t *ids,
+                                      const uad_clip_text *m,
+                                      const char *const *texts, int n);
+
+#define UAD_CLIP_N_TEMPLATES 10
+#define UAD_CLIP_TEXT_MAX 1000 /* bytes of a category name or description */
+/* Prompt template i (0..9) with one "%s", e.g. "a photo of %s"; NULL
+ * out of range. */
+const char *uad_clip_template(int i);
+/* Category embedding g_y (P floats): every template filled with the
+ * name (underscores read as spaces) and with each description, each
+ * text embedded and L2-normalised, the mean L2-normalised again (CLIP's
+ * prompt ensembling). */
+uad_status uad_clip_category_embedding(float *out, const uad_clip_text *m,
+                                       const char *name,
+                                       const char *const *descriptions,
+                                       int n_descriptions);
+
 #ifdef __cplusplus
 }
 #endif
