@@ -8,9 +8,8 @@
 #include <stdint.h>
 #include <stdio.h>
 
-/* Exit codes: 0 success, 1 the run worked but found a problem the user
- * asked about (e.g. `dataset` with warnings under --strict), and the
- * uad_status values 2..8 for failures (see uniadc.h). */
+/* Exit codes: 0 success, and the uad_status values 2..8 for failures
+ * (see uniadc.h). */
 #define CLI_EXIT_USAGE 2
 
 /* Options every subcommand takes. */
@@ -41,8 +40,11 @@ int cli_usage_error(const char *cmd, const char *usage, const char *fmt,
                     ...) __attribute__((format(printf, 3, 4)));
 /* Print the library's last error and return the status as exit code. */
 int cli_fail(uad_status st);
-/* Parse a non-negative integer option; -1 on error. */
+/* Parse a non-negative integer option (at most 10^9); -1 on error. */
 long cli_parse_long(const char *s);
+/* 0 when path's folder exists and is writable, else prints why and
+ * returns the i/o exit code: checked before long work starts. */
+int cli_check_output(const char *cmd, const char *path);
 
 /* Parse --setting/--kn/--ka (each may be NULL) into p; 0 or an exit
  * code after printing the problem. */
@@ -52,7 +54,10 @@ int cli_parse_protocol(uad_protocol *p, const char *setting, const char *kn,
 typedef int (*cli_cmd_fn)(int argc, char **argv);
 int cmd_dataset(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
+int cmd_synth(int argc, char **argv);
 int cmd_train(int argc, char **argv);
 int cmd_predict(int argc, char **argv);
+int cmd_run(int argc, char **argv);
+int cmd_embed_text(int argc, char **argv);
 
 #endif

@@ -49,7 +49,12 @@ static void print_stats(const uad_dataset_stats *s) {
     printf("image size (W x H): %d..%d x %d..%d\n", s->min_w, s->max_w,
            s->min_h, s->max_h);
     print_bits("channels in files", s->channels_seen, "");
-    print_bits("bit depths", s->depths_seen, "-bit");
+    /* Bit 0 stands for 32-bit float (1 << (32 & 31)), see dataset.c. */
+    printf("bit depths:");
+    for (int b = 1; b < 32; b++)
+        if (s->depths_seen & (1 << b)) printf(" %d-bit", b);
+    if (s->depths_seen & 1) printf(" 32-bit float");
+    printf("\n");
     if (s->n_masks)
         printf("anomalous area per mask: min %.4f%%, mean %.4f%%, max "
                "%.4f%%; empty masks: %zu\n", 100 * s->mask_frac_min,
@@ -59,8 +64,10 @@ static void print_stats(const uad_dataset_stats *s) {
 }
 
 static void print_support(const uad_support *sup, const uad_protocol *p) {
-    printf("\nprotocol: %s-shot, kn=%d", p->setting == UAD_SETTING_FEW
-                                             ? "few" : "zero", p->kn);
+    printf("\nprotocol: %s-shot, kn=", p->setting == UAD_SETTING_FEW
+                                        ? "few" : "zero");
+    if (p->kn == UAD_KN_ALL) printf("all");
+    else printf("%d", p->kn);
     if (p->setting == UAD_SETTING_FEW) printf(", ka=%d", p->ka);
     printf("\nnormal support (%zu):", sup->n_normals);
     for (size_t i = 0; i < sup->n_normals && i < 8; i++)
@@ -153,6 +160,7 @@ int cmd_dataset(int argc, char **argv) {
     uad_dataset_stats stats;
     uad_support sup = {0};
     uad_status st = UAD_OK;
+    size_t warn0 = uad_log_warning_count();
     if (priors_path) st = uad_priors_load(&pri, priors_path);
     if (st == UAD_OK) st = uad_dataset_open(&ds, argv[optind], pri);
     if (st == UAD_OK) st = uad_dataset_check(ds, &ip, &stats);
@@ -163,6 +171,7 @@ int cmd_dataset(int argc, char **argv) {
                         pri->object ? pri->object : "(unnamed)",
                         pri->n_categories, priors_path);
         print_counts(ds);
+        stats.n_warnings = uad_log_warning_count() - warn0;
         print_stats(&stats);
         if (proto.setting != UAD_SETTING_ALL) print_support(&sup, &proto);
     }

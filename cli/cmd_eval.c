@@ -17,7 +17,8 @@ static const char *k_usage =
     "<class-maps>/<category>/<stem>.png, ids in the priors' order (0 =\n"
     "normal). Without --setting every test image is scored; with it the\n"
     "first 2 images of every defect folder are left out (SPEC section 2).\n"
-    "Writes the metrics as JSON to OUT and a Markdown table to stdout.\n";
+    "Writes the metrics as JSON to OUT and a Markdown table to stdout.\n"
+    "Common options: --seed (unused here), --quiet, --verbose, --help.\n";
 
 int cmd_eval(int argc, char **argv) {
     static struct option opts[] = {
@@ -76,6 +77,7 @@ int cmd_eval(int argc, char **argv) {
                                                 "(class ids follow its order)");
     int rc = cli_parse_protocol(&ep.protocol, setting, kn, ka, "eval",
                                 k_usage);
+    if (!rc) rc = cli_check_output("eval", json);
     if (rc) return rc;
     cli_common_apply(&com);
 

@@ -15,9 +15,12 @@ static const struct {
     const char *summary;
 } g_cmds[] = {
     {"dataset", cmd_dataset, "validate a dataset and its priors, print counts"},
+    {"synth", cmd_synth, "synthesize labelled defect images from priors or examples"},
     {"eval", cmd_eval, "score precomputed anomaly and class maps"},
     {"train", cmd_train, "train the discriminator on a support set"},
     {"predict", cmd_predict, "anomaly and class maps of images"},
+    {"run", cmd_run, "the whole job: synthesize, train, predict, evaluate"},
+    {"embed-text", cmd_embed_text, "CLIP text embeddings of texts and categories"},
 };
 #define N_CMDS (sizeof g_cmds / sizeof g_cmds[0])
 
@@ -26,13 +29,13 @@ static void print_main_usage(FILE *fp) {
             "usage: uniadc COMMAND [OPTIONS]\n"
             "       uniadc --version | --help\n\ncommands:\n");
     for (size_t i = 0; i < N_CMDS; i++)
-        fprintf(fp, "  %-9s %s\n", g_cmds[i].name, g_cmds[i].summary);
+        fprintf(fp, "  %-10s %s\n", g_cmds[i].name, g_cmds[i].summary);
     fprintf(fp,
             "\n'uniadc COMMAND --help' describes a command. Common options:\n"
             "  --seed N   seed of every random choice (default 0)\n"
             "  --quiet    only errors on stderr\n"
             "  --verbose  more detail on stderr\n"
-            "exit codes: 0 ok, 1 checks found problems, 2 usage, 3 i/o,\n"
+            "exit codes: 0 ok, 2 usage, 3 i/o,\n"
             "  4 bad file format, 5 inconsistent data, 6 size limit,\n"
             "  7 out of memory, 8 internal error\n");
 }
@@ -66,8 +69,21 @@ long cli_parse_long(const char *s) {
     char *end;
     errno = 0;
     long v = strtol(s, &end, 10);
-    if (errno || end == s || *end || v < 0) return -1;
+    if (errno || end == s || *end || v < 0 || v > 1000000000) return -1;
     return v;
+}
+
+int cli_check_output(const char *cmd, const char *path) {
+    char *dir = strdup(path);
+    if (!dir) return 7;
+    char *slash = strrchr(dir, '/');
+    const char *d = slash ? (slash == dir ? "/" : (*slash = 0, dir)) : ".";
+    int ok = access(d, W_OK) == 0;
+    if (!ok)
+        fprintf(stderr, "uniadc %s: error: %s: cannot write there (%s is "
+                        "missing or not writable)\n", cmd, path, d);
+    free(dir);
+    return ok ? 0 : 3;
 }
 
 int cli_common_opt(cli_common *c, int opt, const char *arg,

@@ -309,6 +309,14 @@ uad_status uad_mask_load(uad_mask *out, const char *path,
                          const uad_image_params *p);
 void uad_mask_free(uad_mask *m);
 
+/* Load an image resized (bilinear) to size x size, keeping the source's
+ * bit_depth, src_channels and format; and a mask resized (nearest) to
+ * size x size bytes of 0/1 (*out malloc'd, caller frees). */
+uad_status uad_image_load_resized(uad_image *out, const char *path, int size,
+                                  const uad_image_params *p);
+uad_status uad_mask_load_resized(uint8_t **out, const char *path, int size,
+                                 const uad_image_params *p);
+
 /* Decode every image and mask of the dataset, checking that each mask has
  * its image's size. All failures are listed at once in the error message
  * (one per line); returns the first failure's status. Optional stats. */
@@ -512,8 +520,199 @@ void uad_eval_print_markdown(const uad_eval_result *r, FILE *fp);
 void uad_eval_free(uad_eval_result *r);
 
 /* ------------------------------------------------------------------ */
+/* The main job: uad_run (declared after the synthesis and model       */
+/* sections below, since it combines their parameters)                 */
+/* ------------------------------------------------------------------ */
+
+/* ------------------------------------------------------------------ */
 /* Anomaly synthesis (SPEC sections 3-5)                               */
 /* ------------------------------------------------------------------ */
+
+/*
+ * Turns normal images into labelled defect images, one category at a
+ * time. Walk-through (zero-shot, priors):
+ *
+ *     uad_synth_params sp = uad_synth_default_params();
+ *     sp.seed = 7;
+ *     uad_synth *syn = NULL;
+ *     uad_synth_list out = {0};
+ *     if (uad_synth_create(&syn, normals, n_normals, &sp) != UAD_OK ||
+ *         uad_synth_zero_shot(&out, syn, priors) != UAD_OK) ...error...
+ *     for (size_t i = 0; i < out.n; i++)
+ *         ... out.items[i].image, .mask, .class_id, .method, .score ...
+ *     uad_synth_list_free(&out);
+ *     uad_synth_free(syn);
+ *
+ * Engines are interchangeable behind uad_synth_params.engine. The
+ * procedural engine (default) needs no model weights: foreground by a
+ * border colour model, masks from SPEC section 3's table, appearance from
+ * a lexicon of defect words (uad_synth_lexicon), candidates ranked by a
+ * weight-free consistency score (uad_synth_score), examples pasted with
+ * gradient-domain (Poisson) blending and ranked by SSIM.
+ */
+
+typedef enum uad_synth_engine {
+    UAD_SYNTH_PROCEDURAL = 0, /* weight-free, always available          */
+    UAD_SYNTH_DIFFUSION = 1   /* SD 1.5 + BrushNet: not built yet, every
+                                 call returns UAD_ERR_USAGE            */
+} uad_synth_engine;
+
+typedef struct uad_synth_params {
+    uad_synth_engine engine;
+    uint64_t seed;         /* every random choice derives from it      */
+    int per_category;      /* kept samples per category, default 16    */
+    int n_candidates;      /* B candidates per kept sample, default 32 */
+    int n_threads;         /* worker threads, default 1 (results do not
+                              depend on it)                            */
+    int min_component;     /* few-shot: components under this many px
+                              at 512 x 512 (scaled by area) are skipped
+                              with a warning, default 256 (SPEC 5)     */
+} uad_synth_params;
+
+uad_synth_params uad_synth_default_params(void);
+
+/* One synthetic sample. image has the source's size, channels and value
+ * scale; mask is w*h bytes, 1 = anomalous (never empty). */
+typedef struct uad_synth_sample {
+    uad_image image;
+    uint8_t *mask;
+    int class_id;        /* 1..Y, as the priors' order                */
+    char method[64];     /* "prior:hole", "example:poisson", ...      */
+    double score;        /* consistency (prior) or SSIM (example)     */
+    uint64_t seed;       /* the sample's own seed (a prior sample is
+                            remade by uad_synth_prior_one with it)    */
+    int source;          /* index of the normal image used            */
+} uad_synth_sample;
+
+typedef struct uad_synth_list {
+    uad_synth_sample *items;
+    size_t n;
+} uad_synth_list;
+
+/* Frees every sample's image and mask and the array; zeroes the list. */
+void uad_synth_list_free(uad_synth_list *l);
+
+typedef struct uad_synth uad_synth;
+
+/* Prepare a synthesizer over n normal images (copied; all must share
+ * one channel count, sizes may differ). Estimates each image's
+ * foreground. p NULL = defaults. Fails with UAD_ERR_USAGE for the
+ * diffusion engine or bad parameters, UAD_ERR_DATA for no images. */
+uad_status uad_synth_create(uad_synth **out, const uad_image *normals,
+                            size_t n, const uad_synth_params *p);
+void uad_synth_free(uad_synth *s);
+/* Foreground of normal image i (w*h bytes, 1 = foreground). */
+const uint8_t *uad_synth_foreground(const uad_synth *s, size_t i);
+
+/* Zero-shot: per_category samples for every category of the priors, in
+ * category order. On failure *out is left empty. */
+uad_status uad_synth_zero_shot(uad_synth_list *out, uad_synth *s,
+                               const uad_priors *priors);
+/* One kept sample of category index `cat` (class cat + 1): B candidates,
+ * the best by uad_synth_score. Sample k of a run uses seed
+ * uad_synth_sample_seed(p.seed, cat, k). A negative description is read
+ * for its direction only: "scratch" with negative "dark" brightens. */
+uad_status uad_synth_prior_one(uad_synth_sample *out, uad_synth *s,
+                               const uad_priors *priors, int cat,
+                               uint64_t seed);
+uint64_t uad_synth_sample_seed(uint64_t seed, int cat, int k);
+
+/* A real example for few-shot synthesis: image + mask (w*h bytes,
+ * non-zero = anomalous) of category class_id. */
+typedef struct uad_synth_example {
+    const uad_image *image;
+    const uint8_t *mask;
+    int class_id;
+    const char *name;  /* for messages, e.g. the file path            */
+} uad_synth_example;
+
+/* Few-shot: per_category samples for every class present among the
+ * examples, pasting connected components of the example masks onto the
+ * normals (the example is scaled to each normal's size). Components
+ * under the minimum area are skipped with a warning; a class left with
+ * none uses those of at least a quarter of the minimum (and 4 px), with
+ * a warning, and fails with UAD_ERR_DATA when it has none of those
+ * either: a region too small to paste never becomes an unchanged
+ * "defect". */
+uad_status uad_synth_few_shot(uad_synth_list *out, uad_synth *s,
+                              const uad_synth_example *ex, size_t n_ex);
+
+/* ---- building blocks (used by the engine, exposed for tests/tools) - */
+
+/* Foreground estimate of img into fg (w*h bytes, 1 = foreground):
+ * median colour of a border band, robust distance of every (smoothed)
+ * pixel to it, threshold, opening + closing, hole filling, largest
+ * component. Under 5% foreground means "all foreground" (SPEC 3).
+ * Returns the foreground fraction. */
+double uad_fg_estimate(uint8_t *fg, const uad_image *img);
+
+/* Draw one mask of shape bit `shape` and size bit `size` (one of each)
+ * into mask (w*h bytes, 0/1), with every region's centre on the
+ * foreground fg (NULL = everywhere). Regions are clipped to fg and the
+ * mask is redrawn (at most 64 times) until enough of it lies on fg.
+ * Never empty. Deterministic for seed. UAD_ERR_USAGE for bad bits. */
+uad_status uad_maskgen_draw(uint8_t *mask, const uint8_t *fg, int w, int h,
+                            unsigned shape, unsigned size, uint64_t seed);
+
+/* Minimum mean |change| inside a synthesized mask, as a fraction of the
+ * image's value range (about 13 of 255 grey levels): uad_synth_apply
+ * amplifies a weaker change up to it. */
+#define UAD_SYNTH_MIN_CHANGE 0.05
+
+/* Appearance operators chosen from a description's words. */
+typedef enum uad_synth_op {
+    UAD_OP_GENERIC = 0, /* noise-texture blend (no known word)         */
+    UAD_OP_COLOR,       /* colour/substance blend, noise-modulated     */
+    UAD_OP_HOLE,        /* dark pit with shading                       */
+    UAD_OP_LINE,        /* thin dark/bright curvilinear stroke          */
+    UAD_OP_FOLD,        /* ridge shading (fold, crease, bent)          */
+    UAD_OP_ABRASION,    /* texture loss + fine scratches + darkening   */
+    UAD_OP_CRUMPLE,     /* multi-scale relief shading (crumpling)      */
+    UAD_OP_LIGHTING,    /* low-frequency gain (uneven, lighting)       */
+    UAD_OP_MISSING,     /* foreground removed: background fill         */
+    UAD_OP_TRANSFORM,   /* content flipped/moved (flip, swap, misplaced) */
+    UAD_OP_PRINT,       /* glyph-like strokes (print, text)            */
+    UAD_OP_WARP,        /* local elastic warp (squeeze, deformed)      */
+    UAD_OP_COUNT
+} uad_synth_op;
+
+/* What the lexicon reads from a description. */
+typedef struct uad_synth_recipe {
+    uad_synth_op op;       /* the primary operator                     */
+    float color[3];        /* target colour when has_color (RGB, 0..1) */
+    int has_color;
+    int direction;         /* -1 darker, +1 brighter, 0 either         */
+    float alpha;           /* opacity scale (transparent: lower)       */
+    unsigned shapes;       /* preferred uad_shape bits, 0 = no hint    */
+    int n_unknown;         /* words the lexicon does not know          */
+    char unknown[160];     /* them, space-separated (truncated)        */
+} uad_synth_recipe;
+
+/* Read a description through the lexicon (see the table in synth_ops.c
+ * and the README). Never fails; unknown words are listed, not logged. */
+uad_synth_recipe uad_synth_lexicon(const char *description);
+const char *uad_synth_op_name(uad_synth_op op);
+
+/* Apply a recipe inside mask (w*h bytes) of img, in place; pixels
+ * outside the mask are not written. May shrink the mask to the pixels
+ * the operator changed (never to zero). fg may be NULL. `strength` in
+ * [0.5, 1.5] scales the effect. Values stay within the image's range
+ * ([0,1] for integer sources). */
+void uad_synth_apply(uad_image *img, uint8_t *mask, const uint8_t *fg,
+                     const uad_synth_recipe *r, float strength,
+                     uint64_t seed);
+
+/* Weight-free category consistency of a candidate (result vs source
+ * inside mask), in [0,1]: visible change relative to the local texture
+ * around the mask, coverage of the mask by the change, agreement of the
+ * change's sign with the recipe's direction, no clipping. See synth.c. */
+double uad_synth_score(const uad_image *result, const uad_image *source,
+                       const uint8_t *mask, const uad_synth_recipe *r);
+
+/* SSIM (Gaussian window 11, sigma 1.5, constants for range 1) between
+ * two single-plane w x h images, averaged over channels for c > 1. */
+double uad_ssim(const uad_image *a, const uad_image *b);
+
 
 /* ------------------------------------------------------------------ */
 /* Tensors and the multi-task discriminator (SPEC sections 6-8)        */
@@ -667,6 +866,155 @@ uad_status uad_predict_write_view(const char *path, const uad_model *m,
  * the new tau to *tau_out when not NULL. */
 uad_status uad_predict_calibrate(uad_model *m, const uad_image *normals,
                                  size_t n, float *tau_out);
+
+/* ------------------------------------------------------------------ */
+/* The main job (uniadc run)                                           */
+/* ------------------------------------------------------------------ */
+
+/* Methods a run evaluates (bits). */
+#define UAD_METHOD_UNIFIED 1u /* the multi-task discriminator          */
+#define UAD_METHOD_KNN 2u     /* training-free nearest-neighbour baseline */
+
+typedef struct uad_run_params {
+    const char *data_dir;    /* dataset in MVTec AD layout              */
+    const char *priors_path; /* anomaly priors (YAML)                   */
+    const char *out_dir;     /* report and figures go here              */
+    uad_protocol protocol;   /* zero- or few-shot, Kn, Ka (SPEC 2)      */
+    unsigned methods;        /* UAD_METHOD_* bits, default both         */
+    uint64_t seed;           /* every random choice flows from it       */
+    uad_synth_params synth;
+    uad_model_params model;
+    uad_train_params train;
+    uad_image_params image;
+    int raw;                 /* also write maps as `uniadc eval` reads  */
+    int n_figure;            /* test images per category in the figure  */
+} uad_run_params;
+
+uad_run_params uad_run_default_params(void);
+
+/* Pick the support set, synthesize, train, predict the evaluated test
+ * images, evaluate, and write out_dir/report.md, report.json,
+ * metrics_<method>.json (byte-identical for the same seed and inputs)
+ * and figures. Every file is written atomically; an interrupted run can
+ * simply be started again. */
+uad_status uad_run(const uad_run_params *p);
+
+/* ------------------------------------------------------------------ */
+/* Text encoders (CLIP)                                                */
+/* ------------------------------------------------------------------ */
+
+/*
+ * The CLIP text encoder of a Hugging Face `CLIPModel` (or
+ * `CLIPTextModelWithProjection`) checkpoint directory: config.json,
+ * model.safetensors, vocab.json and merges.txt. Category embeddings are
+ * the mean of the projected texts of UAD_CLIP_N_TEMPLATES prompts per
+ * name and description, L2-normalised (SPEC section 6).
+ *
+ *     uad_clip_text *ct = NULL;
+ *     if (uad_clip_text_load(&ct, "clip-vit-large-patch14") != UAD_OK) ...
+ *     float *g = malloc(uad_clip_text_embed_dim(ct) * sizeof *g);
+ *     uad_clip_category_embedding(g, ct, &priors->categories[0]);
+ *     uad_clip_text_free(ct);
+ *
+ * A uad_clip_text is not safe to use from two threads at once.
+ */
+
+#define UAD_CLIP_CONTEXT 77  /* tokens per text, start and end included */
+
+typedef struct uad_clip_tokenizer uad_clip_tokenizer;
+
+/* Read dir/vocab.json and dir/merges.txt (or the two files named). A
+ * bad file fails with UAD_ERR_FORMAT naming it and the problem; the
+ * vocabulary must hold "<|startoftext|>" and "<|endoftext|>". Free with
+ * uad_clip_tokenizer_free. */
+uad_status uad_clip_tokenizer_load(uad_clip_tokenizer **out,
+                                   const char *dir);
+uad_status uad_clip_tokenizer_load_files(uad_clip_tokenizer **out,
+                                         const char *vocab_path,
+                                         const char *merges_path);
+void uad_clip_tokenizer_free(uad_clip_tokenizer *tok);
+
+/* BPE ids of UTF-8 text, without start and end tokens, as Hugging Face's
+ * CLIPTokenizer gives them without the ftfy package: control characters
+ * dropped, whitespace collapsed, CJK ideographs split, NFC, lower case;
+ * then the reference's pre-tokenizer and byte-level BPE; unknown symbols
+ * get the end token's id. *ids (malloc'd, caller frees) holds *n ids.
+ * Fails on invalid UTF-8 (UAD_ERR_DATA) or text over 16 KiB
+ * (UAD_ERR_LIMIT). */
+uad_status uad_clip_tokenize(int32_t **ids, size_t *n,
+                             const uad_clip_tokenizer *tok,
+                             const char *text);
+/* Model input of ctx ids (ctx >= 2, usually UAD_CLIP_CONTEXT): start
+ * token, at most ctx - 2 text ids (longer texts are cut, the end token is
+ * kept), end token, then the pad id (that of "<|endoftext|>", as
+ * Hugging Face pads; openai/CLIP pads with 0, which changes nothing up to
+ * the end token under the causal mask). *n_used = ids before the
+ * padding. Fails as uad_clip_tokenize does. */
+uad_status uad_clip_encode(int32_t *ids, int *n_used,
+                           const uad_clip_tokenizer *tok, const char *text,
+                           int ctx);
+/* Id of a vocabulary entry (byte-encoded, e.g. "photo</w>"), or -1. */
+int32_t uad_clip_token_id(const uad_clip_tokenizer *tok, const char *token);
+/* Largest id + 1. */
+int32_t uad_clip_vocab_size(const uad_clip_tokenizer *tok);
+int32_t uad_clip_start_id(const uad_clip_tokenizer *tok);
+int32_t uad_clip_end_id(const uad_clip_tokenizer *tok);
+int32_t uad_clip_pad_id(const uad_clip_tokenizer *tok);
+
+typedef struct uad_clip_text uad_clip_text;
+
+/* Load the text tower from a checkpoint directory: config.json (the
+ * text_config of a CLIPModel, or a CLIPTextConfig at the top level, with
+ * projection_dim; hidden_act quick_gelu or gelu), model.safetensors with
+ * the Hugging Face keys text_model.* and text_projection.weight (F32,
+ * F16 or BF16; a full CLIPModel file's vision_model.*,
+ * visual_projection.* and logit_scale are skipped), and the tokenizer
+ * files. A missing, unexpected or mis-shaped tensor fails with
+ * UAD_ERR_FORMAT naming each one. Sharded checkpoints
+ * (model.safetensors.index.json) are not read. Free with
+ * uad_clip_text_free. */
+uad_status uad_clip_text_load(uad_clip_text **out, const char *dir);
+void uad_clip_text_free(uad_clip_text *m);
+int uad_clip_text_width(const uad_clip_text *m);     /* hidden_size     */
+int uad_clip_text_layers(const uad_clip_text *m);
+int uad_clip_text_embed_dim(const uad_clip_text *m); /* projection_dim  */
+int uad_clip_text_context(const uad_clip_text *m);   /* positions (77)  */
+const uad_clip_tokenizer *uad_clip_text_tokenizer(const uad_clip_text *m);
+
+/* Run T ids (1 <= T <= context) through the tower. Outputs may be NULL:
+ * embed (P) = text_projection of the final-layer-normed output at the
+ * end token, as CLIPModel.get_text_features (not normalised);
+ * hidden ((layers + 1), T, C) = the embeddings and each layer's output,
+ * as Hugging Face's hidden_states; last (T, C) = last_hidden_state.
+ * Ids outside the vocabulary fail with UAD_ERR_DATA. */
+uad_status uad_clip_text_forward(float *embed, float *hidden, float *last,
+                                 const uad_clip_text *m, const int32_t *ids,
+                                 int T);
+/* Tokenize (uad_clip_encode, the model's context) and embed one text:
+ * embed (P), not normalised; ids (UAD_CLIP_CONTEXT entries, padded) may
+ * be NULL. Only the ids up to the end token run: under the causal mask
+ * the padding changes nothing before it. */
+uad_status uad_clip_text_encode(float *embed, int32_t *ids,
+                                const uad_clip_text *m, const char *text);
+/* The same for n texts in one pass (each weight is read once for all):
+ * embeds (n, P), ids (n, UAD_CLIP_CONTEXT) or NULL. */
+uad_status uad_clip_text_encode_batch(float *embeds, int32_t *ids,
+                                      const uad_clip_text *m,
+                                      const char *const *texts, int n);
+
+#define UAD_CLIP_N_TEMPLATES 10
+#define UAD_CLIP_TEXT_MAX 1000 /* bytes of a category name or description */
+/* Prompt template i (0..9) with one "%s", e.g. "a photo of %s"; NULL
+ * out of range. */
+const char *uad_clip_template(int i);
+/* Category embedding g_y (P floats): every template filled with the
+ * name (underscores read as spaces) and with each description, each
+ * text embedded and L2-normalised, the mean L2-normalised again (CLIP's
+ * prompt ensembling). */
+uad_status uad_clip_category_embedding(float *out, const uad_clip_text *m,
+                                       const char *name,
+                                       const char *const *descriptions,
+                                       int n_descriptions);
 
 #ifdef __cplusplus
 }

@@ -3,7 +3,7 @@
 # Idempotent: does nothing when all are present. Run as root (or via sudo).
 set -e
 PKGS="build-essential cmake pkg-config libpng-dev libjpeg-dev libtiff-dev \
-libyaml-dev libcjson-dev libstb-dev libdnnl-dev libcairo2-dev \
+libyaml-dev libcjson-dev libutf8proc-dev libstb-dev libdnnl-dev libcairo2-dev \
 fonts-dejavu-core"
 # Extra packages for developers (fuzzing, reference values), only on request.
 if [ "${UAD_DEV:-0}" = 1 ]; then

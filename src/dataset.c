@@ -195,16 +195,18 @@ static uad_status add_folder(uad_dataset *ds, int split, const char *cat,
     return st;
 }
 
-/* Check test folders against the priors, both ways. */
+/* Check test folders against the priors, both ways, listing every
+ * mismatch at once. */
 static uad_status match_priors(const uad_dataset *ds, const uad_priors *pri) {
+    uad_problems pl = {0};
     for (size_t i = 0; i < ds->n_cats; i++) {
         const char *c = ds->cats[i];
         if (!strcmp(c, "combined") || uad_priors_find(pri, c) >= 0)
             continue;
-        return uad_fail(UAD_ERR_DATA,
-                        "%s/test/%s: category '%s' is not in the priors "
-                        "(add it to the priors file, or remove the folder)",
-                        ds->root, c, c);
+        uad_problems_add(&pl, uad_fail(UAD_ERR_DATA,
+                         "%s/test/%s: category '%s' is not in the priors "
+                         "(add it to the priors file, or remove the folder)",
+                         ds->root, c, c));
     }
     for (int k = 0; k < pri->n_categories; k++) {
         const char *name = pri->categories[k].name;
@@ -212,11 +214,31 @@ static uad_status match_priors(const uad_dataset *ds, const uad_priors *pri) {
         for (size_t i = 0; i < ds->n_cats && !found; i++)
             found = !strcmp(ds->cats[i], name);
         if (!found)
-            return uad_fail(UAD_ERR_DATA,
-                            "%s/test: no folder for prior category '%s'",
-                            ds->root, name);
+            uad_problems_add(&pl, uad_fail(UAD_ERR_DATA,
+                             "%s/test: no folder for prior category '%s'",
+                             ds->root, name));
     }
-    return UAD_OK;
+    return uad_problems_finish(&pl, "mismatch(es) between the dataset and "
+                                    "the priors");
+}
+
+/* Two images of one folder with the same stem would share a mask and a
+ * result file: refuse them, naming both. */
+static uad_status check_stems(const uad_dataset *ds) {
+    uad_problems pl = {0};
+    for (int sp = 0; sp < 2; sp++) {
+        const uad_sample *t = ds->samples[sp];
+        for (size_t i = 0; i < ds->count[sp]; i++)
+            for (size_t j = i + 1; j < ds->count[sp] &&
+                 !strcmp(t[j].category, t[i].category); j++)
+                if (!strcmp(t[i].stem, t[j].stem))
+                    uad_problems_add(&pl, uad_fail(UAD_ERR_DATA,
+                                     "%s and %s share the name '%s' (they "
+                                     "would share a mask and a result file)",
+                                     t[i].rel_path, t[j].rel_path,
+                                     t[i].stem));
+    }
+    return uad_problems_finish(&pl, "name clash(es)");
 }
 
 static int class_of(const uad_priors *pri, const char *cat) {
@@ -245,6 +267,9 @@ static uad_status scan(uad_dataset *ds, const uad_priors *pri) {
         ds->n_cats--;
         break;
     }
+    if (!have_good && ds->n_cats == 0)
+        return uad_fail(UAD_ERR_DATA, "no images found in %s/test (no "
+                        "category folders)", ds->root);
     if (pri && (st = match_priors(ds, pri)) != UAD_OK) return st;
 
     char *missing[20];
@@ -272,6 +297,7 @@ static uad_status scan(uad_dataset *ds, const uad_priors *pri) {
                       n_missing > 20 ? "\n  ..." : "");
     }
     for (size_t i = 0; i < n_missing && i < 20; i++) free(missing[i]);
+    if (st == UAD_OK) st = check_stems(ds);
     return st;
 }
 
@@ -492,6 +518,44 @@ void uad_warn_group_flush(uad_warn_group *g, const char *what) {
 void uad_mask_free(uad_mask *m) {
     free(m->data);
     memset(m, 0, sizeof *m);
+}
+
+uad_status uad_image_load_resized(uad_image *out, const char *path, int size,
+                                  const uad_image_params *ip) {
+    uad_image raw;
+    uad_status st = uad_image_load(&raw, path, ip);
+    if (st != UAD_OK) return st;
+    st = uad_image_resize(out, &raw, size, size, UAD_RESIZE_BILINEAR);
+    if (st == UAD_OK) {
+        out->bit_depth = raw.bit_depth;
+        out->src_channels = raw.src_channels;
+        memcpy(out->format, raw.format, sizeof out->format);
+    }
+    uad_image_free(&raw);
+    return st;
+}
+
+uad_status uad_mask_load_resized(uint8_t **out, const char *path, int size,
+                                 const uad_image_params *ip) {
+    *out = NULL;
+    uad_mask m;
+    uad_status st = uad_mask_load(&m, path, ip);
+    if (st != UAD_OK) return st;
+    uad_image a = {0}, b = {0};
+    st = uad_image_alloc(&a, m.w, m.h, 1);
+    for (size_t i = 0; st == UAD_OK && i < (size_t)m.w * m.h; i++)
+        a.data[i] = m.data[i];
+    if (st == UAD_OK)
+        st = uad_image_resize(&b, &a, size, size, UAD_RESIZE_NEAREST);
+    uint8_t *o = st == UAD_OK ? uad_malloc((size_t)size * size) : NULL;
+    if (st == UAD_OK && !o) st = UAD_ERR_NOMEM;
+    for (size_t i = 0; st == UAD_OK && i < (size_t)size * size; i++)
+        o[i] = b.data[i] != 0;
+    uad_image_free(&a);
+    uad_image_free(&b);
+    uad_mask_free(&m);
+    *out = o;
+    return st;
 }
 
 /* ---- full check ---------------------------------------------------- */

@@ -103,10 +103,11 @@ static uad_status load_gt(eval_item *it, const uad_sample *s,
     if (flags) uad_warn_group_add(wg, s->mask_path);
     if (st != UAD_OK) return st;
     if (m.w != w || m.h != h) {
+        st = uad_fail(UAD_ERR_DATA,
+                      "%s is %dx%d but its mask %s is %dx%d (W x H)",
+                      s->abs_path, w, h, s->mask_path, m.w, m.h);
         uad_mask_free(&m);
-        return uad_fail(UAD_ERR_DATA,
-                        "%s is %dx%d but its mask %s is %dx%d (W x H)",
-                        s->abs_path, w, h, s->mask_path, m.w, m.h);
+        return st;
     }
     it->gt = m.data;
     it->w = w;
@@ -122,6 +123,17 @@ static uad_status fit_prediction(eval_item *it, const uad_eval_input *pr,
     if (!pr->map || pr->map_w < 1 || pr->map_h < 1)
         return uad_fail(UAD_ERR_DATA, "%s: empty anomaly map", name);
     size_t nmap = (size_t)pr->map_w * (size_t)pr->map_h;
+    /* Resizing mixes neighbours: NaN or infinite scores cannot be ranked
+     * once blended, so they are refused here, with the pixel named. */
+    for (size_t i = 0; i < nmap; i++)
+        if (!isfinite(pr->map[i]))
+            return uad_fail(UAD_ERR_DATA, "%s: anomaly map value at x=%zu, "
+                            "y=%zu is %g; maps must be finite", name,
+                            i % (size_t)pr->map_w, i / (size_t)pr->map_w,
+                            (double)pr->map[i]);
+    if (!isnan(pr->score) && !isfinite(pr->score))
+        return uad_fail(UAD_ERR_DATA, "%s: image score is %g", name,
+                        pr->score);
     uad_image src = {.w = pr->map_w, .h = pr->map_h, .c = 1,
                      .data = (float *)pr->map};
     uad_image dst;
@@ -144,11 +156,14 @@ static uad_status fit_prediction(eval_item *it, const uad_eval_input *pr,
     /* Nearest resize of the ids, on PyTorch's grid. */
     it->cls = uad_malloc((size_t)it->w * (size_t)it->h);
     if (!it->cls) return UAD_ERR_NOMEM;
+    /* PyTorch's nearest: floor(dst * (float)(in / out)), in float. */
+    float ky = (float)pr->cls_h / (float)it->h;
+    float kx = (float)pr->cls_w / (float)it->w;
     for (int y = 0; y < it->h; y++) {
-        int sy = (int)((double)y * pr->cls_h / it->h);
+        int sy = (int)floorf((float)y * ky);
         if (sy >= pr->cls_h) sy = pr->cls_h - 1;
         for (int x = 0; x < it->w; x++) {
-            int sx = (int)((double)x * pr->cls_w / it->w);
+            int sx = (int)floorf((float)x * kx);
             if (sx >= pr->cls_w) sx = pr->cls_w - 1;
             it->cls[(size_t)y * it->w + x] =
                 pr->class_map[(size_t)sy * pr->cls_w + sx];
@@ -269,10 +284,23 @@ static uad_eval_result *result_new(const uad_dataset *ds,
     return r;
 }
 
+/* Say why an overall metric is undefined (SPEC: null, with a warning). */
+static void warn_undefined(const uad_metrics *m) {
+    if (isnan(m->i_auroc))
+        UAD_WARN("I-AUROC is undefined (reported as null): the %zu evaluated "
+                 "images are all %s", m->n_images,
+                 m->n_anomalous ? "anomalous" : "normal");
+    if (isnan(m->p_auroc))
+        UAD_WARN("P-AUROC and AUPRO are undefined (reported as null): the "
+                 "evaluated pixels are all of one kind (no anomalous pixel, "
+                 "or no normal pixel)");
+}
+
 static uad_status all_metrics(uad_eval_result *r, const eval_item *it,
                               size_t n, const uad_dataset *ds,
                               const uad_priors *pri) {
     uad_status st = compute_metrics(&r->overall, it, n, NULL, &r->params);
+    if (st == UAD_OK) warn_undefined(&r->overall);
     bool *use = uad_malloc(n ? n : 1);
     if (!use) return UAD_ERR_NOMEM;
     for (size_t c = 0; st == UAD_OK && c < r->n_categories; c++) {
@@ -381,6 +409,8 @@ static uad_status scores_parse(score_table *t, char *buf, const char *file) {
         size_t len = strlen(s);
         if (len && s[len - 1] == '\r') s[--len] = 0;
         if (len == 0 || (line == 1 && !strncmp(s, "path,", 5))) continue;
+        if (line == 1 && !strncmp(s, "\xef\xbb\xbf", 3)) s += 3; /* BOM */
+        if (line == 1 && !strncmp(s, "path,", 5)) continue;
         char *comma = strrchr(s, ',');
         char *end = NULL;
         double v = comma ? strtod(comma + 1, &end) : 0;
@@ -389,6 +419,15 @@ static uad_status scores_parse(score_table *t, char *buf, const char *file) {
                             "%s:%zu: expected 'path,score', got '%s'", file,
                             line, s);
         *comma = 0;
+        size_t plen = strlen(s);
+        if (plen >= 2 && s[0] == '"' && s[plen - 1] == '"') { /* "path" */
+            s[plen - 1] = 0;
+            s++;
+        }
+        for (size_t k = 0; k < t->n; k++)
+            if (!strcmp(t->paths[k], s))
+                return uad_fail(UAD_ERR_FORMAT, "%s:%zu: a second score for "
+                                "%s", file, line, s);
         if (t->n == cap) {
             cap = cap ? 2 * cap : 256;
             char **np = realloc(t->paths, cap * sizeof *np);
@@ -619,10 +658,9 @@ static cJSON *json_report(const uad_eval_result *r) {
     return root;
 }
 
-uad_status uad_eval_write_json(const uad_eval_result *r, const char *path) {
-    cJSON *root = json_report(r);
-    char *text = root ? cJSON_Print(root) : NULL;
-    cJSON_Delete(root);
+uad_status uad_json_save(const char *path, void *json) {
+    char *text = json ? cJSON_Print((cJSON *)json) : NULL;
+    cJSON_Delete((cJSON *)json);
     if (!text) return uad_fail(UAD_ERR_NOMEM, "out of memory (JSON)");
     uad_afile f;
     uad_status st = uad_afile_open(&f, path);
@@ -633,6 +671,10 @@ uad_status uad_eval_write_json(const uad_eval_result *r, const char *path) {
     }
     cJSON_free(text);
     return st;
+}
+
+uad_status uad_eval_write_json(const uad_eval_result *r, const char *path) {
+    return uad_json_save(path, json_report(r));
 }
 
 static void md_cell(FILE *fp, double v) {

@@ -85,6 +85,10 @@ void uad_afile_abort(uad_afile *f);
 char *uad_tmp_name(const char *path);
 uad_status uad_rename_into(const char *tmp, const char *path);
 
+/* Print a cJSON tree (passed as void * so this header needs no cJSON)
+ * to path atomically, then delete the tree (also on failure). */
+uad_status uad_json_save(const char *path, void *json);
+
 /* mkdir -p; fails with UAD_ERR_IO naming the directory. */
 uad_status uad_mkdirs(const char *dir);
 /* Join two path parts with '/'; caller frees. */

@@ -177,32 +177,76 @@ uad_status uad_read_file(const char *path, char **buf, size_t *len) {
     return UAD_OK;
 }
 
+/* Where writing `path` really goes: a symbolic link is followed (its
+ * target is replaced, not the link); *special is set when the target
+ * exists and is not a regular file (a device, a FIFO, /dev/stdout), which
+ * cannot be replaced by rename and is written in place instead. */
+static char *resolve_target(const char *path, int *special) {
+    struct stat sb;
+    *special = 0;
+    char *real = NULL;
+    if (lstat(path, &sb) == 0 && S_ISLNK(sb.st_mode)) {
+        real = realpath(path, NULL);
+        char link[4096];
+        ssize_t n = real ? -1 : readlink(path, link, sizeof link - 1);
+        if (n > 0) { /* a dangling link: its target is made */
+            link[n] = 0;
+            const char *slash = strrchr(path, '/');
+            size_t dl = link[0] == '/' || !slash ? 0 : (size_t)(slash - path);
+            real = malloc(dl + (size_t)n + 2);
+            if (real) snprintf(real, dl + (size_t)n + 2, "%.*s%s%s", (int)dl,
+                               path, dl ? "/" : "", link);
+        }
+    }
+    const char *t = real ? real : path;
+    if (stat(t, &sb) == 0 && !S_ISREG(sb.st_mode)) *special = 1;
+    if (real) return real;
+    return uad_strdup(path);
+}
+
 char *uad_tmp_name(const char *path) {
-    size_t n = strlen(path) + 48;
+    int special;
+    char *target = resolve_target(path, &special);
+    if (!target) return NULL;
+    size_t n = strlen(target) + 48;
     char *tmp = uad_malloc(n);
-    if (tmp) snprintf(tmp, n, "%s.tmp.%ld", path, (long)getpid());
+    if (tmp) snprintf(tmp, n, "%s.tmp.%ld", target, (long)getpid());
+    free(target);
     return tmp;
 }
 
 uad_status uad_rename_into(const char *tmp, const char *path) {
-    if (rename(tmp, path) != 0) {
+    int special;
+    char *target = resolve_target(path, &special);
+    if (!target) {
+        remove(tmp);
+        return UAD_ERR_NOMEM;
+    }
+    uad_status st = UAD_OK;
+    if (special) {
+        st = uad_fail(UAD_ERR_IO, "%s: not a regular file; give a file "
+                                  "path to write to", path);
+        remove(tmp);
+    } else if (rename(tmp, target) != 0) {
         int e = errno;
         remove(tmp);
-        return uad_fail(UAD_ERR_IO, "%s: cannot write: %s", path,
-                        strerror(e));
+        st = uad_fail(UAD_ERR_IO, "%s: cannot write: %s", path, strerror(e));
     }
-    return UAD_OK;
+    free(target);
+    return st;
 }
 
 uad_status uad_afile_open(uad_afile *f, const char *path) {
     memset(f, 0, sizeof *f);
-    f->path = uad_strdup(path);
-    f->tmp = uad_tmp_name(path);
-    if (!f->path || !f->tmp) {
+    int special;
+    f->path = resolve_target(path, &special);
+    f->tmp = special ? NULL : uad_tmp_name(path);
+    if (!f->path || (!special && !f->tmp)) {
         uad_afile_abort(f);
         return UAD_ERR_NOMEM;
     }
-    f->fp = fopen(f->tmp, "wb");
+    /* A device or FIFO is written directly: nothing to rename into. */
+    f->fp = fopen(special ? f->path : f->tmp, "wb");
     if (!f->fp) {
         int e = errno;
         uad_afile_abort(f);
@@ -219,9 +263,9 @@ uad_status uad_afile_commit(uad_afile *f) {
         st = uad_fail(UAD_ERR_IO, "%s: write failed: %s", f->path,
                       strerror(errno));
     f->fp = NULL;
-    if (st == UAD_OK)
+    if (st == UAD_OK && f->tmp)
         st = uad_rename_into(f->tmp, f->path);
-    else
+    else if (f->tmp)
         remove(f->tmp);
     free(f->path);
     free(f->tmp);

@@ -6,17 +6,7 @@
 set -u
 bin=$1
 src=$2
-pass=0
-fail=0
-ok() { pass=$((pass + 1)); }
-bad() { fail=$((fail + 1)); echo "FAIL: $*" >&2; }
-expect_rc() { # expected-rc description command...
-  local want=$1 what=$2
-  shift 2
-  "$@" >/dev/null 2>&1
-  local rc=$?
-  if [ "$rc" -eq "$want" ]; then ok; else bad "$what: exit $rc, want $want"; fi
-}
+. "$(dirname "$0")/lib.sh"
 
 expect_rc 0 "--version" "$bin" --version
 "$bin" --version | grep -Eq '^uniadc [0-9]+\.[0-9]+\.[0-9]+$' && ok || bad "version format"
@@ -49,5 +39,4 @@ if [ -d "$mtd" ]; then
 else
   echo "MTD data not found at $mtd: dataset checks on real data skipped"
 fi
-echo "cli_basics: $pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+finish cli_basics

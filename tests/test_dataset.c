@@ -141,6 +141,14 @@ static void test_priors_mismatch(const char *root) {
     CHECK(ds == NULL);
     uad_priors_free(p1);
     uad_priors_free(p2);
+    /* Every mismatch is listed at once. */
+    uad_priors *p3 = priors("categories:\n  - name: dent\n    description: x"
+                            "\n  - name: bump\n    description: x\n");
+    CHECK(uad_dataset_open(&ds, root, p3) == UAD_ERR_DATA);
+    CHECK_STR_CONTAINS(uad_last_error(), "4 mismatch(es)");
+    CHECK_STR_CONTAINS(uad_last_error(), "category 'crack' is not in");
+    CHECK_STR_CONTAINS(uad_last_error(), "prior category 'bump'");
+    uad_priors_free(p3);
     /* Without priors, defect classes are unknown. */
     CHECK(uad_dataset_open(&ds, root, NULL) == UAD_OK);
     if (ds) {
@@ -189,6 +197,11 @@ static void test_bad_layouts(void) {
         CHECK_STR_CONTAINS(e, "d.jpg_mask.png is 4x3 (W x H)");
     }
     uad_dataset_free(ds);
+    /* Two images sharing a stem would share a mask: refused. */
+    tu_png(tu_fmt("%s/train/good/n.jpg", root), 5, 3, NULL, 0.5f);
+    CHECK(uad_dataset_open(&ds, root, NULL) == UAD_ERR_DATA);
+    CHECK_STR_CONTAINS(uad_last_error(), "train/good/n.jpg and "
+                                         "train/good/n.png share the name");
     free(root);
 }
 

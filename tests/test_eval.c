@@ -200,6 +200,26 @@ static void test_dirs(const char *root, const uad_dataset *ds,
     CHECK_STR_CONTAINS(uad_last_error(), "2 problem(s)");
     CHECK_STR_CONTAINS(uad_last_error(), "crack/001.tiff: missing anomaly map");
     CHECK_STR_CONTAINS(uad_last_error(), "dent/002.tiff");
+    /* Non-finite map values are refused, naming the file and pixel. */
+    uad_image nanmap;
+    uad_image_alloc(&nanmap, W, H, 1);
+    nanmap.data[9] = NAN;
+    uad_image_write_tiff(tu_fmt("%s/crack/001.tiff", maps), &nanmap);
+    uad_image_write_tiff(tu_fmt("%s/dent/002.tiff", maps), &nanmap);
+    nanmap.data[9] = 0;
+    CHECK(uad_eval_dirs(&r, ds, pri, maps, NULL, &p) == UAD_ERR_DATA);
+    CHECK_STR_CONTAINS(uad_last_error(), "test/crack/001.png: anomaly map "
+                                         "value at x=3, y=1 is nan");
+    uad_image_write_tiff(tu_fmt("%s/dent/002.tiff", maps), &nanmap);
+    uad_image_free(&nanmap);
+    /* A second score for one image is an error; a BOM is fine. */
+    FILE *csv = fopen(tu_fmt("%s/scores.csv", maps), "a");
+    fprintf(csv, "test/good/g0.png,0.5\n");
+    fclose(csv);
+    CHECK(uad_eval_dirs(&r, ds, pri, maps, NULL, &p) == UAD_ERR_FORMAT);
+    CHECK_STR_CONTAINS(uad_last_error(), "a second score for "
+                                         "test/good/g0.png");
+    write_files(root, maps, cls);
     /* A corrupt map file is named too. */
     tu_write(tu_fmt("%s/crack/001.tiff", maps), "II*\0junk", 8);
     tu_png(tu_fmt("%s/dent/002.tiff", maps), W, H, NULL, 0);

@@ -83,6 +83,31 @@ static void test_afile(void) {
     /* Errors name the file. */
     CHECK(uad_read_file("/nonexistent/x", &buf, &len) == UAD_ERR_IO);
     CHECK_STR_CONTAINS(uad_last_error(), "/nonexistent/x");
+    /* A symbolic link is written through: the link stays a link and
+     * its target gets the content. */
+    char *target = uad_path_join(sub, "target.txt");
+    char *link = uad_path_join(sub, "link.txt");
+    CHECK(symlink(target, link) == 0);
+    CHECK(uad_afile_open(&f, link) == UAD_OK);
+    fputs("via link", f.fp);
+    CHECK(uad_afile_commit(&f) == UAD_OK);
+    struct stat sb;
+    CHECK(lstat(link, &sb) == 0 && S_ISLNK(sb.st_mode));
+    CHECK(uad_read_file(target, &buf, &len) == UAD_OK && len == 8);
+    free(buf);
+    /* A device is written in place, never replaced. */
+    CHECK(uad_afile_open(&f, "/dev/null") == UAD_OK);
+    fputs("x", f.fp);
+    CHECK(uad_afile_commit(&f) == UAD_OK);
+    CHECK(stat("/dev/null", &sb) == 0 && S_ISCHR(sb.st_mode));
+    char *tmp = uad_tmp_name("/dev/null");
+    CHECK(uad_rename_into(tmp, "/dev/null") == UAD_ERR_IO);
+    CHECK_STR_CONTAINS(uad_last_error(), "not a regular file");
+    free(tmp);
+    remove(link);
+    remove(target);
+    free(link);
+    free(target);
     remove(path);
     free(path);
     free(sub);
