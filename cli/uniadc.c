@@ -40,7 +40,19 @@ static void print_main_usage(FILE *fp) {
             "  7 out of memory, 8 internal error\n");
 }
 
+/* OpenMP threads that spin while waiting burn the cores other work needs;
+ * on a shared 2-core machine training steps ran 2-4 times faster with
+ * passive waiting. libgomp reads OMP_WAIT_POLICY before main(), so the
+ * binary restarts itself once with it set, unless the user chose a
+ * policy. If the restart fails, it carries on as it is. */
+static void prefer_passive_wait(char **argv) {
+    if (getenv("OMP_WAIT_POLICY")) return;
+    if (setenv("OMP_WAIT_POLICY", "PASSIVE", 1) != 0) return;
+    execv("/proc/self/exe", argv);
+}
+
 int main(int argc, char **argv) {
+    prefer_passive_wait(argv);
     if (argc < 2) {
         print_main_usage(stderr);
         return CLI_EXIT_USAGE;
