@@ -1,0 +1,263 @@
+/* nn_attn.c - the transformer kernels of the ViT ports (forward only):
+ * row softmax, multi-head self-attention on the matmul core, patch
+ * extraction for a stride-p patch convolution, and PyTorch's bicubic
+ * resize (plain and antialiased) for position-embedding grids. */
+#include "internal.h"
+#include "nn.h"
+
+#include <math.h>
+#include <string.h>
+
+/* ---- exp for the softmax ---- */
+
+/* exp(x) for x <= 0 (softmax arguments after the row maximum is taken
+ * off): Cody-Waite range reduction x = n ln2 + r, |r| <= ln2 / 2, and a
+ * degree-6 Taylor polynomial of e^r (relative error below 2e-7). Written
+ * branch-free so that the row loop vectorises (glibc's expf does not). */
+static inline float exp_neg(float x) {
+    x = x < -87.0f ? -87.0f : x;
+    float n = floorf(x * 1.44269504f + 0.5f);
+    float r = x - n * 0.693359375f - n * -2.12194440e-4f;
+    float p = 1.0f / 720.0f;
+    p = p * r + 1.0f / 120.0f;
+    p = p * r + 1.0f / 24.0f;
+    p = p * r + 1.0f / 6.0f;
+    p = p * r + 0.5f;
+    p = p * r + 1.0f;
+    p = p * r + 1.0f;
+    union { float f; int32_t i; } s;
+    s.i = ((int32_t)n + 127) << 23;
+    return p * s.f;
+}
+
+void nn_softmax_rows_forward(float *out, const float *inp, int rows,
+                             int cols, float scale) {
+    /* out, inp (rows, cols); out may alias inp */
+    UAD_ASSERT(rows >= 0 && cols > 0 && scale > 0.0f);
+    #pragma omp parallel for schedule(static) if (rows > 16)
+    for (int r = 0; r < rows; r++) {
+        const float *x = inp + (size_t)r * cols;
+        float *y = out + (size_t)r * cols;
+        float m = x[0];
+        for (int i = 1; i < cols; i++) m = x[i] > m ? x[i] : m;
+        float s = 0.0f;
+        #pragma omp simd reduction(+ : s)
+        for (int i = 0; i < cols; i++) {
+            y[i] = exp_neg((x[i] - m) * scale);
+            s += y[i];
+        }
+        float inv = 1.0f / s;
+        #pragma omp simd
+        for (int i = 0; i < cols; i++) y[i] *= inv;
+    }
+}
+
+/* ---- multi-head self-attention ---- */
+
+size_t nn_mha_scratch_floats(int T, int C, int heads) {
+    int D = C / heads;
+    return (size_t)4 * T * D + (size_t)T * T;
+}
+
+/* Copy head h's (T, D) slice of a (T, ld) matrix starting at column c0. */
+static void head_gather(float *dst, const float *src, int T, int ld, int c0,
+                        int D) {
+    for (int t = 0; t < T; t++)
+        memcpy(dst + (size_t)t * D, src + (size_t)t * ld + c0,
+               (size_t)D * sizeof(float));
+}
+
+void nn_mha_forward(float *out, float *scratch, const float *qkv, int T,
+                    int C, int heads) {
+    /* out(T, C); qkv(T, 3C) laid out [q | k | v], each (T, heads * D)
+     * with head h in columns h*D .. h*D+D-1 (PyTorch's view(T, H, D));
+     * scratch: nn_mha_scratch_floats(T, C, heads) floats. */
+    UAD_ASSERT(heads > 0 && C % heads == 0 && T > 0);
+    int D = C / heads;
+    float *q = scratch, *k = q + (size_t)T * D, *v = k + (size_t)T * D;
+    float *o = v + (size_t)T * D, *s = o + (size_t)T * D;
+    float scale = 1.0f / sqrtf((float)D);
+
+    for (int h = 0; h < heads; h++) {
+        head_gather(q, qkv, T, 3 * C, h * D, D);
+        head_gather(k, qkv, T, 3 * C, C + h * D, D);
+        head_gather(v, qkv, T, 3 * C, 2 * C + h * D, D);
+        /* s(T, T) = softmax(q k^T / sqrt(D)); o(T, D) = s v */
+        nn_matmul_bt(s, q, k, T, D, T, 0);
+        nn_softmax_rows_forward(s, s, T, T, scale);
+        nn_matmul(o, s, v, T, T, D, 0);
+        for (int t = 0; t < T; t++)
+            memcpy(out + (size_t)t * C + h * D, o + (size_t)t * D,
+                   (size_t)D * sizeof(float));
+    }
+}
+
+/* ---- patch extraction ---- */
+
+void nn_patchify(float *out, const float *img, int C, int H, int W, int p) {
+    /* out(gh * gw, C * p * p) with gh = H / p, gw = W / p (floor: a
+     * stride-p convolution drops the remainder rows and columns);
+     * img(C, H, W). Row t = y * gw + x holds the patch at (y, x) in the
+     * weight order (c, i, j) of a PyTorch conv weight (OC, C, p, p). */
+    int gh = H / p, gw = W / p, K = C * p * p;
+    #pragma omp parallel for schedule(static) if (gh * gw > 64)
+    for (int t = 0; t < gh * gw; t++) {
+        int y = t / gw, x = t % gw;
+        float *o = out + (size_t)t * K;
+        for (int c = 0; c < C; c++)
+            for (int i = 0; i < p; i++)
+                memcpy(o + (size_t)(c * p + i) * p,
+                       img + ((size_t)c * H + (size_t)y * p + i) * W +
+                           (size_t)x * p,
+                       (size_t)p * sizeof(float));
+    }
+}
+
+/* ---- bicubic resize (PyTorch F.interpolate, align_corners=False) ---- */
+
+/* Keys' cubic convolution kernel with parameter a: PyTorch's bicubic
+ * uses a = -0.75, its antialiased bicubic (like PIL) a = -0.5. */
+static double cubic(double x, double a) {
+    x = fabs(x);
+    if (x < 1.0) return ((a + 2.0) * x - (a + 3.0)) * x * x + 1.0;
+    if (x < 2.0) return (((x - 5.0) * x + 8.0) * x - 4.0) * a;
+    return 0.0;
+}
+
+/* Plain bicubic: source x = (i + 0.5) * in / out - 0.5, four taps at
+ * floor(x) - 1 .. floor(x) + 2 with indices clamped to the border. */
+static void weights_plain(double *m, int in, int out) {
+    double scale = (double)in / out;
+    for (int i = 0; i < out; i++) {
+        double x = (i + 0.5) * scale - 0.5;
+        double f = floor(x), t = x - f;
+        for (int j = -1; j <= 2; j++) {
+            int idx = (int)f + j;
+            idx = idx < 0 ? 0 : idx >= in ? in - 1 : idx;
+            m[(size_t)i * in + idx] += cubic(t - j, -0.75);
+        }
+    }
+}
+
+/* Antialiased bicubic (PyTorch's antialias=True, after PIL): when
+ * shrinking, the kernel is stretched by the scale; taps cover
+ * [center - support, center + support) cut to the image, and the weights
+ * are renormalised to sum to one. */
+static void weights_aa(double *m, int in, int out) {
+    double scale = (double)in / out;
+    double support = scale >= 1.0 ? 2.0 * scale : 2.0;
+    double inv = scale >= 1.0 ? 1.0 / scale : 1.0;
+    for (int i = 0; i < out; i++) {
+        double center = scale * (i + 0.5);
+        long lo = (long)(center - support + 0.5);
+        long hi = (long)(center + support + 0.5);
+        lo = lo < 0 ? 0 : lo;
+        hi = hi > in ? in : hi;
+        double total = 0.0;
+        for (long j = lo; j < hi; j++) {
+            double w = cubic((j - center + 0.5) * inv, -0.5);
+            m[(size_t)i * in + j] = w;
+            total += w;
+        }
+        if (total != 0.0)
+            for (long j = lo; j < hi; j++) m[(size_t)i * in + j] /= total;
+    }
+}
+
+void nn_bicubic_weights(double *m, int in, int out, int antialias) {
+    /* m(out, in), zeroed by the caller: row i holds the weights of
+     * output i over the input */
+    UAD_ASSERT(in > 0 && out > 0);
+    if (antialias) weights_aa(m, in, out);
+    else weights_plain(m, in, out);
+}
+
+int nn_resize_bicubic_forward(float *out, const float *inp, int NC, int H,
+                              int W, int OH, int OW, int antialias) {
+    /* out(NC, OH, OW), inp(NC, H, W); separable: columns then rows, in
+     * double. Returns -1 when its small work buffer cannot be had. */
+    size_t n = (size_t)OH * H + (size_t)OW * W + (size_t)H * OW;
+    double *wy = calloc(n, sizeof(double));
+    if (!wy) return -1;
+    double *wx = wy + (size_t)OH * H, *tmp = wx + (size_t)OW * W;
+    nn_bicubic_weights(wy, H, OH, antialias);
+    nn_bicubic_weights(wx, W, OW, antialias);
+    for (int c = 0; c < NC; c++) {
+        const float *x = inp + (size_t)c * H * W;
+        /* tmp(H, OW) = x(H, W) @ wx(OW, W)^T */
+        for (int y = 0; y < H; y++)
+            for (int o = 0; o < OW; o++) {
+                double s = 0.0;
+                for (int j = 0; j < W; j++)
+                    s += x[(size_t)y * W + j] * wx[(size_t)o * W + j];
+                tmp[(size_t)y * OW + o] = s;
+            }
+        /* out(OH, OW) = wy(OH, H) @ tmp(H, OW) */
+        float *yo = out + (size_t)c * OH * OW;
+        for (int o = 0; o < OH; o++)
+            for (int xo = 0; xo < OW; xo++) {
+                double s = 0.0;
+                for (int y = 0; y < H; y++)
+                    s += wy[(size_t)o * H + y] * tmp[(size_t)y * OW + xo];
+                yo[(size_t)o * OW + xo] = (float)s;
+            }
+    }
+    free(wy);
+    return 0;
+}
+
+/* ---- rows ---- */
+
+void nn_layernorm_rows_forward(float *out, const float *inp,
+                               const float *weight, const float *bias,
+                               int T, int C, float eps) {
+    /* out, inp (T, C); two-pass mean and variance per row, in parallel
+     * over rows (nn_layernorm_forward keeps the statistics for the
+     * backward and runs on one thread). out may alias inp. */
+    #pragma omp parallel for schedule(static) if (T > 32)
+    for (int t = 0; t < T; t++) {
+        const float *x = inp + (size_t)t * C;
+        float *y = out + (size_t)t * C;
+        float s = 0.0f, v = 0.0f;
+        for (int i = 0; i < C; i++) s += x[i];
+        float m = s / C;
+        for (int i = 0; i < C; i++) v += (x[i] - m) * (x[i] - m);
+        float r = 1.0f / sqrtf(v / C + eps);
+        for (int i = 0; i < C; i++)
+            y[i] = (x[i] - m) * r * weight[i] + bias[i];
+    }
+}
+
+void nn_bias_add_rows(float *x, const float *bias, int T, int C) {
+    /* x(T, C) += bias(C) per row */
+    #pragma omp parallel for schedule(static) if (T > 32)
+    for (int t = 0; t < T; t++) {
+        float *r = x + (size_t)t * C;
+        for (int i = 0; i < C; i++) r[i] += bias[i];
+    }
+}
+
+void nn_scaled_residual_rows(float *x, const float *y, const float *gamma,
+                             int T, int C) {
+    /* x(T, C) += y(T, C) * gamma(C) per row (layer scale), or += y when
+     * gamma is NULL */
+    #pragma omp parallel for schedule(static) if (T > 32)
+    for (int t = 0; t < T; t++) {
+        float *a = x + (size_t)t * C;
+        const float *b = y + (size_t)t * C;
+        if (gamma)
+            for (int i = 0; i < C; i++) a[i] += b[i] * gamma[i];
+        else
+            for (int i = 0; i < C; i++) a[i] += b[i];
+    }
+}
+
+void nn_swiglu_forward(float *out, const float *inp, int T, int Hd) {
+    /* out(T, Hd) = silu(x1) * x2 with inp(T, 2 Hd) = [x1 | x2] */
+    #pragma omp parallel for schedule(static) if (T > 32)
+    for (int t = 0; t < T; t++) {
+        const float *a = inp + (size_t)t * 2 * Hd, *b = a + Hd;
+        float *o = out + (size_t)t * Hd;
+        for (int i = 0; i < Hd; i++) o[i] = a[i] / (1.0f + expf(-a[i])) * b[i];
+    }
+}
