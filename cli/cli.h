@@ -58,5 +58,6 @@ int cmd_synth(int argc, char **argv);
 int cmd_train(int argc, char **argv);
 int cmd_predict(int argc, char **argv);
 int cmd_run(int argc, char **argv);
+int cmd_features(int argc, char **argv);
 
 #endif

@@ -956,11 +956,13 @@ void uad_vit_get_info(const uad_vit *v, uad_vit_info *info);
 uad_status uad_vit_features(const uad_vit *v, float *const *out,
                             const int *layers, int n_layers, int layer_norm,
                             const float *pixels, int N, int H, int W);
-/* Official preprocessing of one RGB or gray image into out(3, crop,
- * crop) (see uad_vit_info); the resize is PyTorch's antialiased bicubic
- * (PIL's filter) on float pixels. */
+/* Preprocessing of one RGB or gray image. size 0: the official recipe
+ * into out(3, crop, crop) (see uad_vit_info); size > 0: resize to
+ * size x size (no crop) into out(3, size, size), then the same
+ * normalisation. The resize is PyTorch's antialiased bicubic (PIL's
+ * filter) on float pixels. */
 uad_status uad_vit_preprocess(const uad_vit *v, float *out,
-                              const uad_image *img);
+                              const uad_image *img, int size);
 
 #ifdef __cplusplus
 }

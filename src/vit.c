@@ -211,9 +211,10 @@ void uad_vit_get_info(const uad_vit *v, uad_vit_info *info) {
  * shorter side is S and the longer int(S * long / short), bicubic;
  * centre-crop crop x crop at ((h - crop) / 2, (w - crop) / 2); then
  * (x - mean) / std. HF resizes 8-bit pixels with PIL; we resize the
- * float pixels with the same antialiased bicubic filter. */
+ * float pixels with the same antialiased bicubic filter. A size > 0
+ * resizes to size x size instead, without a crop. */
 uad_status uad_vit_preprocess(const uad_vit *v, float *out,
-                              const uad_image *img) {
+                              const uad_image *img, int size) {
     const uad_vit_info *in = &v->info;
     int S = in->resize_short, K = in->crop, w = img->w, h = img->h;
     if (img->c != 1 && img->c != 3)
@@ -221,6 +222,7 @@ uad_status uad_vit_preprocess(const uad_vit *v, float *out,
                         "expected)", img->c);
     int rw = w <= h ? S : (int)((double)S * w / h);
     int rh = w <= h ? (int)((double)S * h / w) : S;
+    if (size > 0) rw = rh = K = size;
     if (rw < K || rh < K)
         return uad_fail(UAD_ERR_DATA, "preprocess: %dx%d image is too thin "
                         "to crop %dx%d", w, h, K, K);

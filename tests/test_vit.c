@@ -16,6 +16,7 @@
 #include "vit.h"
 
 #include <stdint.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #define DATA UAD_SOURCE_DIR "/tests/data/vit/"
@@ -207,7 +208,7 @@ static void test_preprocess(void) {
     float *want = ref_get(st, "out", NULL, NULL);
     memcpy(img.data, src, sizeof(float) * 3 * 7 * 11);
     float out[3 * 32 * 32];
-    CHECK(uad_vit_preprocess(v, out, &img) == UAD_OK);
+    CHECK(uad_vit_preprocess(v, out, &img, 0) == UAD_OK);
     compare("preprocess (clip, 7x11)", out, want, 3 * 32 * 32, 1e-5);
     free(src);
     free(want);
@@ -327,6 +328,93 @@ static void test_failures(void) {
     rmdir(dir);
 }
 
+/* ---- the CLI ---- */
+
+static int run_cli(const char *cli, const char *args) {
+    char cmd[4096];
+    snprintf(cmd, sizeof cmd, "%s features %s >/dev/null 2>&1", cli, args);
+    int rc = system(cmd);
+    return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
+}
+
+/* `uniadc features` against the reference maps and the library. */
+static void test_cli(void) {
+    const char *cli = getenv("UAD_CLI");
+    if (!cli) {
+        printf("UAD_CLI not set: CLI checks skipped\n");
+        return;
+    }
+    char dir[] = "/tmp/uad_vitcli_XXXXXX", out[64], png[64], args[2048];
+    CHECK(mkdtemp(dir) != NULL);
+    snprintf(out, sizeof out, "%s/f.safetensors", dir);
+    snprintf(png, sizeof png, "%s/x.png", dir);
+
+    /* default layers of a 3-block model: 1, 2, 3; normed maps */
+    snprintf(args, sizeof args, "--backbone dinov2:" DATA "dinov2 "
+             "--pixel-values " DATA "dinov2/ref.safetensors --out %s", out);
+    CHECK(run_cli(cli, args) == 0);
+    uad_safetensors *got = NULL, *ref = NULL;
+    CHECK(uad_st_open(&got, out) == UAD_OK);
+    CHECK(uad_st_open(&ref, DATA "dinov2/ref.safetensors") == UAD_OK);
+    if (got && ref) {
+        CHECK_STR_CONTAINS(uad_st_meta(got, "layers"), "1,2,3");
+        float *a = ref_get(got, "features.3", NULL, NULL);
+        float *b = ref_get(ref, "features.2", NULL, NULL);
+        if (a && b) compare("cli features.3", a, b, 2 * 48 * 9 * 7, TOL_REL);
+        free(a);
+        free(b);
+    }
+    uad_st_free(got);
+    uad_st_free(ref);
+
+    /* an image with --size on CLIP equals the library's own path */
+    uad_image img = {0};
+    CHECK(uad_image_alloc(&img, 13, 9, 3) == UAD_OK);
+    for (int i = 0; i < 3 * 13 * 9; i++) img.data[i] = (float)((i * 37) % 101) / 100;
+    CHECK(uad_image_write_png(png, &img) == UAD_OK);
+    uad_image_free(&img);
+    snprintf(args, sizeof args, "--backbone clip:" DATA "clip --layers 2 "
+             "--no-norm --size 24 %s --out %s", png, out);
+    CHECK(run_cli(cli, args) == 0);
+    uad_vit *v = NULL;
+    CHECK(uad_vit_load(&v, UAD_VIT_CLIP, DATA "clip") == UAD_OK);
+    CHECK(uad_image_load(&img, png, NULL) == UAD_OK);
+    float pix[3 * 24 * 24], map[64 * 9], *maps[1] = {map};
+    int two = 2;
+    CHECK(uad_vit_preprocess(v, pix, &img, 24) == UAD_OK);
+    CHECK(uad_vit_features(v, maps, &two, 1, 0, pix, 1, 24, 24) == UAD_OK);
+    got = NULL;
+    CHECK(uad_st_open(&got, out) == UAD_OK);
+    if (got) {
+        float *a = ref_get(got, "features.2", NULL, NULL);
+        if (a) CHECK(memcmp(a, map, sizeof map) == 0);
+        free(a);
+    }
+    uad_st_free(got);
+    uad_image_free(&img);
+    uad_vit_free(v);
+
+    /* usage and data errors */
+    snprintf(args, sizeof args, "--backbone clip:" DATA "clip %s "
+             "--pixel-values %s --out %s", png, out, out);
+    CHECK(run_cli(cli, args) == 2);
+    snprintf(args, sizeof args, "--backbone clip:" DATA "clip --layers 1,x "
+             "%s --out %s", png, out);
+    CHECK(run_cli(cli, args) == 2);
+    snprintf(args, sizeof args, "--backbone clip:" DATA "clip --layers 7 "
+             "%s --out %s", png, out);
+    CHECK(run_cli(cli, args) == 2);
+    snprintf(args, sizeof args, "--backbone clip:/nonexistent %s --out %s",
+             png, out);
+    CHECK(run_cli(cli, args) == 3);
+    snprintf(args, sizeof args, "--backbone clip:" DATA "clip "
+             "--pixel-values " DATA "clip/model.safetensors --out %s", out);
+    CHECK(run_cli(cli, args) == 4);
+    unlink(out);
+    unlink(png);
+    rmdir(dir);
+}
+
 int main(void) {
     nn_set_threads(2);
     test_kernels();
@@ -335,5 +423,6 @@ int main(void) {
     parity("clip", UAD_VIT_CLIP);
     test_preprocess();
     test_failures();
+    test_cli();
     return check_report("test_vit");
 }
