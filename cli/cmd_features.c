@@ -1,5 +1,5 @@
 /* cmd_features.c - `uniadc features`: patch-token feature maps of a
- * pretrained ViT (DINOv2, CLIP) as safetensors, for users' own tooling
+ * pretrained ViT (DINOv2, DINOv3, CLIP) as safetensors, for users' own tooling
  * and for checking against other implementations. */
 #include "cli.h"
 
@@ -7,10 +7,9 @@
 #include <string.h>
 
 static const char *k_usage =
-    "usage: uniadc features --backbone dinov2:DIR|clip:DIR [--layers "
-    "3,6,9,12]\n"
-    "                       [--no-norm] [--size S] (IMAGE... | "
-    "--pixel-values FILE)\n"
+    "usage: uniadc features --backbone dinov2:DIR|dinov3:DIR|clip:DIR\n"
+    "                       [--layers 3,6,9,12] [--no-norm] [--size S]\n"
+    "                       (IMAGE... | --pixel-values FILE)\n"
     "                       --out FILE.safetensors [--quiet] [--verbose]\n\n"
     "DIR holds the Hugging Face checkpoint: config.json and "
     "model.safetensors.\n"
@@ -20,8 +19,9 @@ static const char *k_usage =
     "norm).\n"
     "--size S   resize images to S x S (no crop) instead of the official\n"
     "           recipe (DINOv2: shorter side 256, centre crop 224,\n"
-    "           ImageNet mean/std; CLIP: shorter side and crop at the\n"
-    "           model's image_size, CLIP mean/std; bicubic resize).\n"
+    "           ImageNet mean/std; DINOv3: 224 x 224, ImageNet mean/std;\n"
+    "           CLIP: shorter side and crop at the model's image_size,\n"
+    "           CLIP mean/std; bicubic resize).\n"
     "--pixel-values FILE  an already-preprocessed float tensor (N, 3, H, W)\n"
     "           named pixel_values (or the file's only tensor); H and W\n"
     "           need not match the native size (position embeddings are\n"

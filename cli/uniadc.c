@@ -20,7 +20,7 @@ static const struct {
     {"train", cmd_train, "train the discriminator on a support set"},
     {"predict", cmd_predict, "anomaly and class maps of images"},
     {"run", cmd_run, "the whole job: synthesize, train, predict, evaluate"},
-    {"features", cmd_features, "feature maps of a pretrained ViT (DINOv2, CLIP)"},
+    {"features", cmd_features, "feature maps of a pretrained ViT (DINOv2/v3, CLIP)"},
 };
 #define N_CMDS (sizeof g_cmds / sizeof g_cmds[0])
 

@@ -898,7 +898,7 @@ uad_run_params uad_run_default_params(void);
 uad_status uad_run(const uad_run_params *p);
 
 /* ------------------------------------------------------------------ */
-/* Pretrained ViT backbones: DINOv2 and CLIP vision towers (vit.c)      */
+/* Pretrained ViT backbones: DINOv2, DINOv3, CLIP vision (vit.c)       */
 /* ------------------------------------------------------------------ */
 
 /* Usage:
@@ -916,6 +916,7 @@ uad_status uad_run(const uad_run_params *p);
  * and BF16 weights load; compute is f32. */
 typedef enum uad_vit_kind {
     UAD_VIT_DINOV2 = 1,      /* with or without register tokens     */
+    UAD_VIT_DINOV3 = 2,      /* RoPE, registers, layer scale        */
     UAD_VIT_CLIP = 3         /* CLIP vision tower                   */
 } uad_vit_kind;
 
@@ -928,8 +929,9 @@ typedef struct uad_vit_info {
     int heads, patch, image_size, registers, mlp_hidden;
     int proj_dim;            /* CLIP visual projection width, or 0   */
     /* The checkpoint's official preprocessing: resize the shorter side
-     * to resize_short (bicubic), centre-crop crop x crop, scale to
-     * [0,1], subtract mean and divide by std per RGB channel. */
+     * to resize_short (bicubic), centre-crop crop x crop (resize_short
+     * 0: resize straight to crop x crop), scale to [0,1], subtract mean
+     * and divide by std per RGB channel. */
     int resize_short, crop;
     float mean[3], std[3];
 } uad_vit_info;
@@ -939,7 +941,8 @@ typedef struct uad_vit_info {
  * extra or mis-shaped tensor (the message names it), UAD_ERR_LIMIT for
  * absurd sizes. Free with uad_vit_free. */
 uad_status uad_vit_load(uad_vit **out, uad_vit_kind kind, const char *dir);
-/* spec = "dinov2:DIR" or "clip:DIR" (UAD_ERR_USAGE otherwise). */
+/* spec = "dinov2:DIR", "dinov3:DIR" or "clip:DIR" (else
+ * UAD_ERR_USAGE). */
 uad_status uad_vit_load_spec(uad_vit **out, const char *spec);
 void uad_vit_free(uad_vit *v);
 void uad_vit_get_info(const uad_vit *v, uad_vit_info *info);
@@ -947,11 +950,12 @@ void uad_vit_get_info(const uad_vit *v, uad_vit_info *info);
 /* Patch-token maps after the given blocks: layers[i] in 1..L (block
  * numbers; 0 is the embedding output), out[i] (N, C, H/p, W/p) caller
  * memory; with layer_norm the tokens first go through the model's final
- * norm (DINOv2 `layernorm`, CLIP `post_layernorm`). pixels (N, 3, H, W)
+ * norm (DINOv2 `layernorm`, DINOv3 `norm`, CLIP `post_layernorm`). pixels (N, 3, H, W)
  * are already normalised; H and W need not be multiples of the patch
  * (the remainder is dropped, as the stride-p convolution does) and may
  * differ from the native size: position embeddings are then resized
- * bicubically as the Hugging Face reference does. Not thread-safe (the
+ * bicubically as the Hugging Face reference does (DINOv3's rotary
+ * embedding takes any grid). Not thread-safe (the
  * compute core's caches are shared). */
 uad_status uad_vit_features(const uad_vit *v, float *const *out,
                             const int *layers, int n_layers, int layer_norm,

@@ -7,7 +7,7 @@ python3-torch; the tests only read the files it writes):
 Debian has no python3-transformers, so the three architectures are
 written here in plain PyTorch from their published definitions, as the
 Hugging Face modules compute them (Dinov2Model, Dinov2WithRegistersModel,
-CLIPVisionModel); the code is ours. Each small random configuration gets
+DINOv3ViTModel, CLIPVisionModel); the code is ours. Each small random configuration gets
 a folder with config.json and model.safetensors under the HF key names,
 and ref.safetensors with the inputs, every hidden state, the final-normed
 tokens and the layer-normed patch-token maps of chosen blocks. The
@@ -17,6 +17,7 @@ the exact answer that our f32 forward approximates.
 Files are written with struct + json (safetensors "Format" section).
 """
 import json
+import math
 import os
 import struct
 import sys
@@ -183,6 +184,117 @@ def dinov2_forward(W, cfg, img, regs):
     return hidden, last, norm
 
 
+# ---- DINOv3 (HF DINOv3ViTModel) ----
+
+def dinov3_weights(cfg):
+    C, p, L = cfg["hidden_size"], cfg["patch_size"], cfg["num_hidden_layers"]
+    M, R = cfg["intermediate_size"], cfg.get("num_register_tokens", 0)
+    gated, mb = cfg.get("use_gated_mlp", False), cfg.get("mlp_bias", True)
+    r = torch.randn
+    W = {"embeddings.cls_token": r(1, 1, C),
+         "embeddings.mask_token": torch.zeros(1, 1, C),
+         "embeddings.patch_embeddings.weight":
+             r(C, 3, p, p) / (3 * p * p) ** 0.5,
+         "embeddings.patch_embeddings.bias": 0.1 * r(C)}
+    if R:
+        W["embeddings.register_tokens"] = r(1, R, C)
+    bias = {"q_proj": cfg.get("query_bias", True),
+            "k_proj": cfg.get("key_bias", False),
+            "v_proj": cfg.get("value_bias", True),
+            "o_proj": cfg.get("proj_bias", True)}
+    for i in range(L):
+        pre = "layer.%d." % i
+        for n in ("norm1", "norm2"):
+            W[pre + n + ".weight"] = 1 + 0.2 * r(C)
+            W[pre + n + ".bias"] = 0.1 * r(C)
+        for n, b in bias.items():
+            W[pre + "attention." + n + ".weight"] = r(C, C) / C ** 0.5
+            if b:
+                W[pre + "attention." + n + ".bias"] = 0.1 * r(C)
+        W[pre + "layer_scale1.lambda1"] = 0.5 + 0.3 * r(C)
+        W[pre + "layer_scale2.lambda1"] = 0.5 + 0.3 * r(C)
+        for n, shape in (("up_proj", (M, C)), ("down_proj", (C, M))) + \
+                ((("gate_proj", (M, C)),) if gated else ()):
+            W[pre + "mlp." + n + ".weight"] = r(*shape) / shape[1] ** 0.5
+            if mb:
+                W[pre + "mlp." + n + ".bias"] = 0.1 * r(shape[0])
+    W["norm.weight"] = 1 + 0.2 * r(C)
+    W["norm.bias"] = 0.1 * r(C)
+    return W
+
+
+def rope_tables(gh, gw, D, theta):
+    """cos, sin (gh*gw, D): patch centres in [-1, 1] (y, x), D/4
+    frequencies theta^(-4j/D), angles 2 pi coord f as [y | x], twice."""
+    ch = (torch.arange(gh, dtype=torch.float64) + 0.5) / gh
+    cw = (torch.arange(gw, dtype=torch.float64) + 0.5) / gw
+    coords = torch.stack(torch.meshgrid(ch, cw, indexing="ij"), dim=-1)
+    coords = 2.0 * coords.flatten(0, 1) - 1.0
+    inv = 1.0 / theta ** (torch.arange(D // 4, dtype=torch.float64) * 4 / D)
+    ang = (2 * math.pi * coords[:, :, None] * inv[None, None, :]).flatten(1)
+    ang = ang.repeat(1, 2)
+    return torch.cos(ang), torch.sin(ang)
+
+
+def rotate_half(x):
+    h = x.shape[-1] // 2
+    return torch.cat([-x[..., h:], x[..., :h]], dim=-1)
+
+
+def rope_attention(x, W, a, heads, prefix, cos, sin):
+    T, C = x.shape
+    D = C // heads
+
+    def proj(n):
+        return F.linear(x, W[a + n + ".weight"], W.get(a + n + ".bias"))
+    q, k, v = (proj(n).view(T, heads, D).transpose(0, 1)
+               for n in ("q_proj", "k_proj", "v_proj"))
+    # rotary angles on the patch tokens only
+    q = torch.cat([q[:, :prefix], q[:, prefix:] * cos +
+                   rotate_half(q[:, prefix:]) * sin], dim=1)
+    k = torch.cat([k[:, :prefix], k[:, prefix:] * cos +
+                   rotate_half(k[:, prefix:]) * sin], dim=1)
+    att = torch.softmax(q @ k.transpose(1, 2) * D ** -0.5, dim=-1)
+    o = (att @ v).transpose(0, 1).reshape(T, C)
+    return F.linear(o, W[a + "o_proj.weight"], W.get(a + "o_proj.bias"))
+
+
+def dinov3_forward(W, cfg, img):
+    C, p, heads = cfg["hidden_size"], cfg["patch_size"], \
+        cfg["num_attention_heads"]
+    eps = cfg.get("layer_norm_eps", 1e-5)
+    R = cfg.get("num_register_tokens", 0)
+    H, Wd = img.shape[1:]
+    gh, gw = H // p, Wd // p
+    cos, sin = rope_tables(gh, gw, C // heads, cfg.get("rope_theta", 100.0))
+    x = patch_tokens(img, W["embeddings.patch_embeddings.weight"],
+                     W["embeddings.patch_embeddings.bias"], p)
+    parts = [W["embeddings.cls_token"][0]]
+    if R:
+        parts.append(W["embeddings.register_tokens"][0])
+    x = torch.cat(parts + [x])
+    hidden = [x]
+    for i in range(cfg["num_hidden_layers"]):
+        pre = "layer.%d." % i
+        m = pre + "mlp."
+        h = layer_norm(x, W[pre + "norm1.weight"], W[pre + "norm1.bias"], eps)
+        h = rope_attention(h, W, pre + "attention.", heads, 1 + R, cos, sin)
+        x = x + h * W[pre + "layer_scale1.lambda1"]
+        h = layer_norm(x, W[pre + "norm2.weight"], W[pre + "norm2.bias"], eps)
+        up = F.linear(h, W[m + "up_proj.weight"], W.get(m + "up_proj.bias"))
+        if cfg.get("use_gated_mlp", False):   # silu-gated
+            g = F.linear(h, W[m + "gate_proj.weight"],
+                         W.get(m + "gate_proj.bias"))
+            h = F.silu(g) * up
+        else:
+            h = F.gelu(up)
+        h = F.linear(h, W[m + "down_proj.weight"], W.get(m + "down_proj.bias"))
+        x = x + h * W[pre + "layer_scale2.lambda1"]
+        hidden.append(x)
+    norm = (W["norm.weight"], W["norm.bias"], eps)
+    return hidden, layer_norm(x, *norm), norm
+
+
 # ---- CLIP vision tower ----
 
 def clip_weights(vc, proj_dim):
@@ -344,6 +456,29 @@ def main(root):
     write_case(root, "clip", cfg, W, "F16",
                lambda Wr, img: clip_forward(Wr, vc, img), 1, 8,
                torch.randn(2, 3, 40, 24), [1, 2], extra)
+    # DINOv3 with 4 registers, no key bias (the HF defaults), 38x30:
+    # a 9x7 grid of rotary angles.
+    cfg = {"model_type": "dinov3_vit", "architectures": ["DINOv3ViTModel"],
+           "hidden_size": 64, "intermediate_size": 128,
+           "num_hidden_layers": 2, "num_attention_heads": 4,
+           "patch_size": 4, "image_size": 32, "num_register_tokens": 4,
+           "rope_theta": 100.0, "layer_norm_eps": 1e-5}
+    W = dinov3_weights(cfg)
+    write_case(root, "dinov3", cfg, W, "F32",
+               lambda Wr, img: dinov3_forward(Wr, cfg, img), 5, 4,
+               torch.randn(2, 3, 38, 30), [1, 2])
+    # DINOv3 with the silu-gated MLP, no MLP or projection biases, no
+    # registers, another theta.
+    cfg = {"model_type": "dinov3_vit", "hidden_size": 32,
+           "intermediate_size": 48, "num_hidden_layers": 1,
+           "num_attention_heads": 2, "patch_size": 4, "image_size": 16,
+           "use_gated_mlp": True, "hidden_act": "silu", "mlp_bias": False,
+           "proj_bias": False, "rope_theta": 50.0}
+    W = dinov3_weights(cfg)
+    write_case(root, "dinov3_gated", cfg, W, "F32",
+               lambda Wr, img: dinov3_forward(Wr, cfg, img), 1, 4,
+               torch.randn(1, 3, 20, 22), [1])
+
     img, out = preprocess_ref(vc["image_size"])
     save_safetensors(os.path.join(root, "clip", "preprocess.safetensors"),
                      {"image": img, "out": out})

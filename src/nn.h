@@ -197,6 +197,11 @@ void nn_softmax_rows_forward(float *out, const float *inp, int rows,
 size_t nn_mha_scratch_floats(int T, int C, int heads);
 void nn_mha_forward(float *out, float *scratch, const float *qkv, int T,
                     int C, int heads);
+/* Rotary position embedding on the q and k parts of qkv(T, 3C), patch
+ * tokens t >= prefix only: pairs (d, d + D/2) of each head rotate by
+ * the angles whose cos and sin are cos_t, sin_t (T - prefix, D). */
+void nn_rope_forward(float *qkv, const float *cos_t, const float *sin_t,
+                     int T, int C, int heads, int prefix);
 /* out(gh*gw, C*p*p) patches of img(C, H, W), gh = H/p, gw = W/p, in the
  * (c, i, j) order of a conv weight (OC, C, p, p): a stride-p convolution
  * is then nn_linear_forward over the rows. */

@@ -92,6 +92,33 @@ void nn_mha_forward(float *out, float *scratch, const float *qkv, int T,
     }
 }
 
+/* ---- rotary position embedding ---- */
+
+void nn_rope_forward(float *qkv, const float *cos_t, const float *sin_t,
+                     int T, int C, int heads, int prefix) {
+    /* qkv(T, 3C) = [q | k | v]; cos_t, sin_t (T - prefix, D). For the
+     * patch tokens t >= prefix, in q and k of every head, each pair
+     * (d, d + D/2) turns by the angle of column d: x * cos +
+     * rotate_half(x) * sin, rotate_half(x) = [-x2, x1] (HF
+     * apply_rotary_pos_emb). The prefix tokens are left alone. */
+    int D = C / heads, half = D / 2;
+    #pragma omp parallel for schedule(static) if (T > 64)
+    for (int t = prefix; t < T; t++) {
+        const float *c = cos_t + (size_t)(t - prefix) * D;
+        const float *s = sin_t + (size_t)(t - prefix) * D;
+        for (int part = 0; part < 2; part++)
+            for (int h = 0; h < heads; h++) {
+                float *x = qkv + (size_t)t * 3 * C + (size_t)part * C +
+                           (size_t)h * D;
+                for (int d = 0; d < half; d++) {
+                    float a = x[d], b = x[d + half];
+                    x[d] = a * c[d] - b * s[d];
+                    x[d + half] = b * c[d + half] + a * s[d + half];
+                }
+            }
+    }
+}
+
 /* ---- patch extraction ---- */
 
 void nn_patchify(float *out, const float *img, int C, int H, int W, int p) {

@@ -6,11 +6,13 @@
 #include "nn.h"
 #include "vit.h"
 
+#include <math.h>
 #include <string.h>
 
 /* Work buffers of one forward, carved from one allocation. */
 typedef struct vit_work {
     float *x, *xn, *qkv, *att, *mlp, *mlp2, *mha, *cols, *pos;
+    float *cos, *sin; /* RoPE tables (Np, D) */
 } vit_work;
 
 static int vit_mlp_width(const uad_vit *v) {
@@ -20,18 +22,20 @@ static int vit_mlp_width(const uad_vit *v) {
 static float *work_alloc(vit_work *w, const uad_vit *v, int T, int Np) {
     size_t C = (size_t)v->info.hidden, M = (size_t)vit_mlp_width(v);
     size_t K = (size_t)3 * v->info.patch * v->info.patch;
-    size_t sizes[9] = {T * C, T * C, 3 * T * C, T * C, T * M,
-                       T * (size_t)v->info.mlp_hidden,
-                       nn_mha_scratch_floats(T, (int)C, v->info.heads),
-                       Np * K, Np * C};
-    float **slots[9] = {&w->x, &w->xn, &w->qkv, &w->att, &w->mlp,
-                        &w->mlp2, &w->mha, &w->cols, &w->pos};
+    size_t D = C / (size_t)v->info.heads;
+    size_t sizes[11] = {T * C, T * C, 3 * T * C, T * C, T * M,
+                        T * (size_t)v->info.mlp_hidden,
+                        nn_mha_scratch_floats(T, (int)C, v->info.heads),
+                        Np * K, Np * C, Np * D, Np * D};
+    float **slots[11] = {&w->x, &w->xn, &w->qkv, &w->att, &w->mlp,
+                         &w->mlp2, &w->mha, &w->cols, &w->pos, &w->cos,
+                         &w->sin};
     size_t total = 0;
-    for (int i = 0; i < 9; i++) total += sizes[i];
+    for (int i = 0; i < 11; i++) total += sizes[i];
     float *base = uad_malloc(total * sizeof(float));
     if (!base) return NULL;
     size_t off = 0;
-    for (int i = 0; i < 9; i++) {
+    for (int i = 0; i < 11; i++) {
         *slots[i] = base + off;
         off += sizes[i];
     }
@@ -68,9 +72,35 @@ static uad_status vit_pos(float *pos, const uad_vit *v, int gh, int gw,
     return UAD_OK;
 }
 
+/* RoPE tables of the gh x gw grid (HF DINOv3ViTRopePositionEmbedding):
+ * patch centres y = 2 (i + 0.5) / gh - 1, x likewise in [-1, 1];
+ * frequencies f_j = theta^(-4j / D), j < D/4; the angles 2 pi y f_j then
+ * 2 pi x f_j fill D/2 columns, repeated twice to D. Computed in double
+ * (HF: float32). */
+static void vit_rope_tables(float *cos_t, float *sin_t, const uad_vit *v,
+                            int gh, int gw) {
+    int D = v->info.hidden / v->info.heads, q = D / 4;
+    for (int i = 0; i < gh; i++)
+        for (int j = 0; j < gw; j++) {
+            double y = 2.0 * (i + 0.5) / gh - 1.0, x = 2.0 * (j + 0.5) / gw - 1.0;
+            size_t row = ((size_t)i * gw + j) * D;
+            for (int k = 0; k < q; k++) {
+                double f = pow(v->rope_theta, -4.0 * k / D);
+                double ay = 2.0 * M_PI * y * f, ax = 2.0 * M_PI * x * f;
+                int cols[4] = {k, q + k, 2 * q + k, 3 * q + k};
+                double ang[4] = {ay, ax, ay, ax};
+                for (int m = 0; m < 4; m++) {
+                    cos_t[row + cols[m]] = (float)cos(ang[m]);
+                    sin_t[row + cols[m]] = (float)sin(ang[m]);
+                }
+            }
+        }
+}
+
 /* Embeddings (HF Dinov2Embeddings, Dinov2WithRegistersEmbeddings,
- * CLIPVisionEmbeddings + pre_layrnorm): x(T, C) = [CLS + pos0,
- * registers, patches + pos]. Registers get no position embedding. */
+ * DINOv3ViTEmbeddings, CLIPVisionEmbeddings + pre_layrnorm): x(T, C) =
+ * [CLS + pos0, registers, patches + pos]. Registers get no position
+ * embedding; DINOv3 has none at all (RoPE). */
 static uad_status vit_embed(vit_work *w, const uad_vit *v, const float *img,
                             int H, int W) {
     int C = v->info.hidden, p = v->info.patch, P = vit_prefix(v);
@@ -81,11 +111,18 @@ static uad_status vit_embed(vit_work *w, const uad_vit *v, const float *img,
     nn_patchify(w->cols, img, 3, H, W, p);
     nn_linear_forward(x + (size_t)P * C, w->cols, v->patch_w, v->patch_b,
                       Np, 3 * p * p, C);
-    uad_status st = vit_pos(w->pos, v, gh, gw, H, W);
-    if (st != UAD_OK) return st;
-    nn_add_forward(x + (size_t)P * C, x + (size_t)P * C, w->pos,
-                   (size_t)Np * C);
-    for (int c = 0; c < C; c++) x[c] = v->cls[c] + v->pos[c];
+    if (v->rope) {
+        /* DINOv3: no position table; the rotary angles act inside the
+         * attention instead */
+        vit_rope_tables(w->cos, w->sin, v, gh, gw);
+        memcpy(x, v->cls, sizeof(float) * (size_t)C);
+    } else {
+        uad_status st = vit_pos(w->pos, v, gh, gw, H, W);
+        if (st != UAD_OK) return st;
+        nn_add_forward(x + (size_t)P * C, x + (size_t)P * C, w->pos,
+                       (size_t)Np * C);
+        for (int c = 0; c < C; c++) x[c] = v->cls[c] + v->pos[c];
+    }
     if (v->info.registers)
         memcpy(x + C, v->reg, sizeof(float) * (size_t)v->info.registers * C);
     if (v->pre_w)
@@ -103,6 +140,9 @@ static void vit_block_forward(vit_work *w, const uad_vit *v,
                               v->eps);
     /* attention.attention.{query,key,value} fused: qkv(T, 3C) */
     nn_linear_forward(w->qkv, w->xn, b->qkv_w, b->qkv_b, T, C, 3 * C);
+    if (v->rope)
+        nn_rope_forward(w->qkv, w->cos, w->sin, T, C, v->info.heads,
+                        vit_prefix(v));
     nn_mha_forward(w->att, w->mha, w->qkv, T, C, v->info.heads);
     /* attention.output.dense / self_attn.out_proj */
     nn_linear_forward(w->xn, w->att, b->proj_w, b->proj_b, T, C, C);
@@ -210,7 +250,8 @@ void uad_vit_get_info(const uad_vit *v, uad_vit_info *info) {
 /* HF CLIPImageProcessor / BitImageProcessor (DINOv2): resize so that the
  * shorter side is S and the longer int(S * long / short), bicubic;
  * centre-crop crop x crop at ((h - crop) / 2, (w - crop) / 2); then
- * (x - mean) / std. HF resizes 8-bit pixels with PIL; we resize the
+ * (x - mean) / std. DINOv3 (S = 0): resize to crop x crop (HF uses a
+ * bilinear filter there; we use the same bicubic one). HF resizes 8-bit pixels with PIL; we resize the
  * float pixels with the same antialiased bicubic filter. A size > 0
  * resizes to size x size instead, without a crop. */
 uad_status uad_vit_preprocess(const uad_vit *v, float *out,
@@ -222,6 +263,7 @@ uad_status uad_vit_preprocess(const uad_vit *v, float *out,
                         "expected)", img->c);
     int rw = w <= h ? S : (int)((double)S * w / h);
     int rh = w <= h ? (int)((double)S * h / w) : S;
+    if (S == 0) rw = rh = K; /* DINOv3: a plain resize, no crop */
     if (size > 0) rw = rh = K = size;
     if (rw < K || rh < K)
         return uad_fail(UAD_ERR_DATA, "preprocess: %dx%d image is too thin "

@@ -10,7 +10,8 @@
 typedef enum vit_act {
     VIT_GELU = 0,        /* erf GELU (DINOv2, some CLIP)            */
     VIT_QUICK_GELU = 1,  /* x * sigmoid(1.702 x) (OpenAI CLIP)      */
-    VIT_SWIGLU = 2       /* DINOv2 giant: weights_in / weights_out  */
+    VIT_SWIGLU = 2       /* silu(x1) * x2: DINOv2 giant weights_in /
+                            weights_out, DINOv3 gate_proj / up_proj */
 } vit_act;
 
 /* One pre-norm block (HF Dinov2Layer / CLIPEncoderLayer). */
@@ -30,9 +31,11 @@ struct uad_vit {
     float eps;
     int pos_grid;               /* native position grid side          */
     int pos_antialias;          /* resize pos. grid with antialias    */
+    int rope;                   /* DINOv3: rotary, no pos. table      */
+    double rope_theta;          /* RoPE base period                   */
     float *cls;                 /* (C)                                */
     float *reg;                 /* (R, C) or NULL                     */
-    float *pos;                 /* (1 + G*G, C)                       */
+    float *pos;                 /* (1 + G*G, C), NULL with RoPE       */
     float *patch_w, *patch_b;   /* (C, 3*p*p), (C) or NULL            */
     float *pre_w, *pre_b;       /* CLIP pre_layrnorm, else NULL       */
     float *norm_w, *norm_b;     /* final norm                        */

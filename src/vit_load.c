@@ -15,6 +15,14 @@
 
 /* ---- config.json ---- */
 
+/* What the config says about optional tensors. */
+typedef struct vit_opts {
+    int qkv_mask;     /* biases present: 1 query, 2 key, 4 value    */
+    int proj_bias;    /* attention output projection bias           */
+    int mlp_bias;     /* MLP biases                                 */
+    int mask_token;   /* embeddings.mask_token present (unused)     */
+} vit_opts;
+
 typedef struct vit_cfg {
     const cJSON *obj;   /* the object holding the fields              */
     const char *path;
@@ -94,14 +102,15 @@ static uad_status cfg_act(vit_act *out, const vit_cfg *c, const char *def) {
 /* Fields shared by both families. Defaults are the HF config classes'
  * (config.json stores only the values that differ from them). */
 static uad_status cfg_common(uad_vit *v, const vit_cfg *c, int patch_def,
-                             double eps_def) {
+                             double eps_def, int hidden_def, int heads_def) {
     uad_vit_info *in = &v->info;
     double eps = 0.0;
     int ch = 0;
     uad_status st;
-    if ((st = cfg_int(&in->hidden, c, "hidden_size", 768, 1, 8192)) ||
+    if ((st = cfg_int(&in->hidden, c, "hidden_size", hidden_def, 1, 8192)) ||
         (st = cfg_int(&in->layers, c, "num_hidden_layers", 12, 1, 256)) ||
-        (st = cfg_int(&in->heads, c, "num_attention_heads", 12, 1, 1024)) ||
+        (st = cfg_int(&in->heads, c, "num_attention_heads", heads_def, 1,
+                      1024)) ||
         (st = cfg_int(&in->image_size, c, "image_size", 224, 1, 8192)) ||
         (st = cfg_int(&in->patch, c, "patch_size", patch_def, 1, 256)) ||
         (st = cfg_int(&ch, c, "num_channels", 3, 1, 64)) ||
@@ -123,17 +132,16 @@ static uad_status cfg_common(uad_vit *v, const vit_cfg *c, int patch_def,
 }
 
 /* Dinov2Config / Dinov2WithRegistersConfig. */
-static uad_status cfg_dinov2(uad_vit *v, const vit_cfg *c, int *qkv_bias,
-                             int *mask_token) {
+static uad_status cfg_dinov2(uad_vit *v, const vit_cfg *c, vit_opts *o) {
     uad_vit_info *in = &v->info;
     const char *type = NULL;
     double ratio = 0.0;
     int swiglu = 0;
     uad_status st;
     if ((st = cfg_str(&type, c, "model_type", "dinov2")) ||
-        (st = cfg_common(v, c, 16, 1e-6)) ||
+        (st = cfg_common(v, c, 16, 1e-6, 768, 12)) ||
         (st = cfg_num(&ratio, c, "mlp_ratio", 4.0, 0.01, 64.0)) ||
-        (st = cfg_bool(qkv_bias, c, "qkv_bias", 1)) ||
+        (st = cfg_bool(&o->qkv_mask, c, "qkv_bias", 1)) ||
         (st = cfg_bool(&swiglu, c, "use_swiglu_ffn", 0)) ||
         (st = cfg_act(&v->act, c, "gelu")))
         return st;
@@ -147,8 +155,10 @@ static uad_status cfg_dinov2(uad_vit *v, const vit_cfg *c, int *qkv_bias,
     if (!regs) in->registers = 0;
     /* Dinov2WithRegistersModel always has a mask token; Dinov2Model
      * unless use_mask_token is false. */
-    if ((st = cfg_bool(mask_token, c, "use_mask_token", 1))) return st;
-    if (regs) *mask_token = 1;
+    if ((st = cfg_bool(&o->mask_token, c, "use_mask_token", 1))) return st;
+    if (regs) o->mask_token = 1;
+    o->qkv_mask *= 7;
+    o->proj_bias = o->mlp_bias = 1;
     v->pos_antialias = regs;
     /* HF Dinov2MLP: int(C * mlp_ratio); Dinov2SwiGLUFFN rounds two
      * thirds of that up to a multiple of 8. */
@@ -159,6 +169,55 @@ static uad_status cfg_dinov2(uad_vit *v, const vit_cfg *c, int *qkv_bias,
         return uad_fail(UAD_ERR_FORMAT, "%s: mlp_ratio %g gives no hidden "
                         "units", c->path, ratio);
     in->resize_short = 256;
+    in->crop = 224;
+    static const float mean[3] = {0.485f, 0.456f, 0.406f};
+    static const float sd[3] = {0.229f, 0.224f, 0.225f};
+    memcpy(in->mean, mean, sizeof mean);
+    memcpy(in->std, sd, sizeof sd);
+    return UAD_OK;
+}
+
+/* DINOv3ViTConfig (HF dinov3_vit): no position table (RoPE), optional
+ * registers, per-projection bias switches, plain or gated MLP. */
+static uad_status cfg_dinov3(uad_vit *v, const vit_cfg *c, vit_opts *o) {
+    uad_vit_info *in = &v->info;
+    const char *type = NULL, *act = NULL;
+    int qb = 1, kb = 0, vb = 1, gated = 0, swiglu = 0;
+    uad_status st;
+    if ((st = cfg_str(&type, c, "model_type", "dinov3_vit")) ||
+        (st = cfg_common(v, c, 16, 1e-5, 384, 6)) ||
+        (st = cfg_int(&in->mlp_hidden, c, "intermediate_size", 1536, 1,
+                      1 << 20)) ||
+        (st = cfg_int(&in->registers, c, "num_register_tokens", 0, 0, 256)) ||
+        (st = cfg_num(&v->rope_theta, c, "rope_theta", 100.0, 1e-6, 1e12)) ||
+        (st = cfg_bool(&qb, c, "query_bias", 1)) ||
+        (st = cfg_bool(&kb, c, "key_bias", 0)) ||
+        (st = cfg_bool(&vb, c, "value_bias", 1)) ||
+        (st = cfg_bool(&o->proj_bias, c, "proj_bias", 1)) ||
+        (st = cfg_bool(&o->mlp_bias, c, "mlp_bias", 1)) ||
+        (st = cfg_bool(&gated, c, "use_gated_mlp", 0)) ||
+        (st = cfg_bool(&swiglu, c, "use_swiglu_ffn", 0)) ||
+        (st = cfg_str(&act, c, "hidden_act", "gelu")))
+        return st;
+    if (strcmp(type, "dinov3_vit") && strcmp(type, "DINOv3ViT"))
+        return uad_fail(UAD_ERR_FORMAT, "%s: model_type \"%s\" is not a "
+                        "DINOv3 ViT", c->path, type);
+    if ((in->hidden / in->heads) % 4)
+        return uad_fail(UAD_ERR_FORMAT, "%s: head width %d is not a "
+                        "multiple of 4 (RoPE)", c->path,
+                        in->hidden / in->heads);
+    o->qkv_mask = qb | kb << 1 | vb << 2;
+    o->mask_token = 1;
+    v->rope = 1;
+    /* gated MLP: down(act(gate(x)) * up(x)), supported with silu */
+    gated = gated || swiglu;
+    if (gated ? strcmp(act, "silu") : strcmp(act, "gelu"))
+        return uad_fail(UAD_ERR_FORMAT, "%s: hidden_act \"%s\" with %s MLP "
+                        "is not supported (gelu plain, silu gated)", c->path,
+                        act, gated ? "a gated" : "a plain");
+    v->act = gated ? VIT_SWIGLU : VIT_GELU;
+    /* HF DINOv3ViTImageProcessorFast: resize to 224 x 224, no crop */
+    in->resize_short = 0;
     in->crop = 224;
     static const float mean[3] = {0.485f, 0.456f, 0.406f};
     static const float sd[3] = {0.229f, 0.224f, 0.225f};
@@ -179,7 +238,7 @@ static uad_status cfg_clip(uad_vit *v, const vit_cfg *top) {
                         "object", top->path);
     if (vc) c.obj = vc;
     uad_status st;
-    if ((st = cfg_common(v, &c, 32, 1e-5)) ||
+    if ((st = cfg_common(v, &c, 32, 1e-5, 768, 12)) ||
         (st = cfg_int(&in->mlp_hidden, &c, "intermediate_size", 3072, 1,
                       1 << 20)) ||
         (st = cfg_act(&v->act, &c, "quick_gelu")) ||
@@ -291,18 +350,20 @@ static uad_status ld_norm(vit_loader *ld, float **w, float **b,
 }
 
 /* query, key and value (C, C) each, stacked into qkv_w (3C, C) and
- * qkv_b (3C) so that one matmul computes all three. */
+ * qkv_b (3C) so that one matmul computes all three. mask: which of the
+ * three have a bias (1 q, 2 k, 4 v); a missing one stays zero (the
+ * arena is zeroed). */
 static uad_status ld_qkv(vit_loader *ld, vit_block *b, const char *pre,
-                         const char *const stems[3], int C, int bias) {
+                         const char *const stems[3], int C, int mask) {
     char k[256];
     int64_t wd[2] = {C, C}, bd[1] = {C};
     b->qkv_w = ld_reserve(ld, (size_t)3 * C * C);
-    b->qkv_b = bias ? ld_reserve(ld, (size_t)3 * C) : NULL;
+    b->qkv_b = mask ? ld_reserve(ld, (size_t)3 * C) : NULL;
     for (int i = 0; i < 3; i++) {
         float *w = b->qkv_w ? b->qkv_w + (size_t)i * C * C : NULL;
         uad_status st = ld_copy(ld, w, key(k, pre, stems[i], ".weight"), 2, wd);
         if (st != UAD_OK) return st;
-        if (!bias) continue;
+        if (!(mask & (1 << i))) continue;
         float *bb = b->qkv_b ? b->qkv_b + (size_t)i * C : NULL;
         if ((st = ld_copy(ld, bb, key(k, pre, stems[i], ".bias"), 1, bd)))
             return st;
@@ -314,7 +375,7 @@ static uad_status ld_qkv(vit_loader *ld, vit_block *b, const char *pre,
  * key,value}, attention.output.dense, layer_scale1.lambda1, norm2,
  * mlp.{fc1,fc2} or mlp.{weights_in,weights_out}, layer_scale2.lambda1}. */
 static uad_status ld_dinov2_block(vit_loader *ld, vit_block *b,
-                                  const uad_vit *v, int l, int qkv_bias) {
+                                  const uad_vit *v, int l, int qkv_mask) {
     static const char *const qkv[3] = {"attention.attention.query",
                                        "attention.attention.key",
                                        "attention.attention.value"};
@@ -324,7 +385,7 @@ static uad_status ld_dinov2_block(vit_loader *ld, vit_block *b,
     snprintf(pre, sizeof pre, "encoder.layer.%d.", l);
     uad_status st;
     if ((st = ld_norm(ld, &b->norm1_w, &b->norm1_b, pre, "norm1", C)) ||
-        (st = ld_qkv(ld, b, pre, qkv, C, qkv_bias)) ||
+        (st = ld_qkv(ld, b, pre, qkv, C, qkv_mask)) ||
         (st = ld_linear(ld, &b->proj_w, &b->proj_b, pre,
                         "attention.output.dense", C, C, 1)) ||
         (st = ld_take(ld, &b->ls1, key(k, pre, "layer_scale1", ".lambda1"),
@@ -342,8 +403,7 @@ static uad_status ld_dinov2_block(vit_loader *ld, vit_block *b,
 }
 
 /* HF Dinov2Model / Dinov2WithRegistersModel. */
-static uad_status ld_dinov2(vit_loader *ld, uad_vit *v, int qkv_bias,
-                            int mask_token) {
+static uad_status ld_dinov2(vit_loader *ld, uad_vit *v, const vit_opts *o) {
     int C = v->info.hidden, p = v->info.patch, G = v->pos_grid;
     int R = v->info.registers;
     float *unused;
@@ -351,7 +411,7 @@ static uad_status ld_dinov2(vit_loader *ld, uad_vit *v, int qkv_bias,
     if ((st = ld_take(ld, &v->cls, "embeddings.cls_token", 1, 1, C, -1)))
         return st;
     /* the mask token only serves masked-image pre-training */
-    if (mask_token &&
+    if (o->mask_token &&
         (st = ld_take(ld, &unused, "embeddings.mask_token", 1, C, -1, -1)))
         return st;
     if (R && (st = ld_take(ld, &v->reg, "embeddings.register_tokens", 1, R,
@@ -367,9 +427,75 @@ static uad_status ld_dinov2(vit_loader *ld, uad_vit *v, int qkv_bias,
                       -1, -1)))
         return st;
     for (int l = 0; l < v->info.layers; l++)
-        if ((st = ld_dinov2_block(ld, &v->blocks[l], v, l, qkv_bias)))
+        if ((st = ld_dinov2_block(ld, &v->blocks[l], v, l, o->qkv_mask)))
             return st;
     return ld_norm(ld, &v->norm_w, &v->norm_b, "", "layernorm", C);
+}
+
+/* HF DINOv3ViTLayer: layer.N.{norm1, attention.{q,k,v,o}_proj,
+ * layer_scale1.lambda1, norm2, mlp.{up_proj,down_proj} (gated: also
+ * mlp.gate_proj, stacked [gate; up] into fc1), layer_scale2.lambda1}. */
+static uad_status ld_dinov3_block(vit_loader *ld, vit_block *b,
+                                  const uad_vit *v, int l, const vit_opts *o) {
+    static const char *const qkv[3] = {"attention.q_proj", "attention.k_proj",
+                                       "attention.v_proj"};
+    int C = v->info.hidden, M = v->info.mlp_hidden, mb = o->mlp_bias;
+    char pre[64], k[256];
+    snprintf(pre, sizeof pre, "layer.%d.", l);
+    uad_status st;
+    if ((st = ld_norm(ld, &b->norm1_w, &b->norm1_b, pre, "norm1", C)) ||
+        (st = ld_qkv(ld, b, pre, qkv, C, o->qkv_mask)) ||
+        (st = ld_linear(ld, &b->proj_w, &b->proj_b, pre, "attention.o_proj",
+                        C, C, o->proj_bias)) ||
+        (st = ld_take(ld, &b->ls1, key(k, pre, "layer_scale1", ".lambda1"),
+                      C, -1, -1, -1)) ||
+        (st = ld_norm(ld, &b->norm2_w, &b->norm2_b, pre, "norm2", C)))
+        return st;
+    if (v->act == VIT_SWIGLU) {
+        int64_t wd[2] = {M, C}, bd[1] = {M};
+        const char *parts[2] = {"mlp.gate_proj", "mlp.up_proj"};
+        b->fc1_w = ld_reserve(ld, (size_t)2 * M * C);
+        b->fc1_b = mb ? ld_reserve(ld, (size_t)2 * M) : NULL;
+        for (int i = 0; i < 2; i++) {
+            float *w = b->fc1_w ? b->fc1_w + (size_t)i * M * C : NULL;
+            float *bb = b->fc1_b ? b->fc1_b + (size_t)i * M : NULL;
+            if ((st = ld_copy(ld, w, key(k, pre, parts[i], ".weight"), 2, wd)) ||
+                (mb && (st = ld_copy(ld, bb, key(k, pre, parts[i], ".bias"),
+                                     1, bd))))
+                return st;
+        }
+    } else if ((st = ld_linear(ld, &b->fc1_w, &b->fc1_b, pre, "mlp.up_proj",
+                               M, C, mb))) {
+        return st;
+    }
+    if ((st = ld_linear(ld, &b->fc2_w, &b->fc2_b, pre, "mlp.down_proj", C, M,
+                        mb)) ||
+        (st = ld_take(ld, &b->ls2, key(k, pre, "layer_scale2", ".lambda1"),
+                      C, -1, -1, -1)))
+        return st;
+    return UAD_OK;
+}
+
+/* HF DINOv3ViTModel (the RoPE inverse frequencies are a buffer that
+ * the checkpoint does not store). */
+static uad_status ld_dinov3(vit_loader *ld, uad_vit *v, const vit_opts *o) {
+    int C = v->info.hidden, p = v->info.patch, R = v->info.registers;
+    float *unused;
+    uad_status st;
+    if ((st = ld_take(ld, &v->cls, "embeddings.cls_token", 1, 1, C, -1)) ||
+        (st = ld_take(ld, &unused, "embeddings.mask_token", 1, 1, C, -1)))
+        return st;
+    if (R && (st = ld_take(ld, &v->reg, "embeddings.register_tokens", 1, R,
+                           C, -1)))
+        return st;
+    if ((st = ld_take(ld, &v->patch_w, "embeddings.patch_embeddings.weight",
+                      C, 3, p, p)) ||
+        (st = ld_take(ld, &v->patch_b, "embeddings.patch_embeddings.bias", C,
+                      -1, -1, -1)))
+        return st;
+    for (int l = 0; l < v->info.layers; l++)
+        if ((st = ld_dinov3_block(ld, &v->blocks[l], v, l, o))) return st;
+    return ld_norm(ld, &v->norm_w, &v->norm_b, "", "norm", C);
 }
 
 /* HF CLIPEncoderLayer under vision_model.encoder.layers.N. */
@@ -382,7 +508,7 @@ static uad_status ld_clip_block(vit_loader *ld, vit_block *b,
     snprintf(pre, sizeof pre, "vision_model.encoder.layers.%d.", l);
     uad_status st;
     if ((st = ld_norm(ld, &b->norm1_w, &b->norm1_b, pre, "layer_norm1", C)) ||
-        (st = ld_qkv(ld, b, pre, qkv, C, 1)) ||
+        (st = ld_qkv(ld, b, pre, qkv, C, 7)) ||
         (st = ld_linear(ld, &b->proj_w, &b->proj_b, pre, "self_attn.out_proj",
                         C, C, 1)) ||
         (st = ld_norm(ld, &b->norm2_w, &b->norm2_b, pre, "layer_norm2", C)) ||
@@ -440,24 +566,25 @@ static uad_status ld_unused(const vit_loader *ld, uad_vit_kind kind) {
             continue;
         return uad_fail(UAD_ERR_FORMAT, "%s: unexpected tensor \"%s\" (not "
                         "part of this %s configuration)", ld->path, name,
-                        kind == UAD_VIT_CLIP ? "CLIP" : "DINOv2");
+                        kind == UAD_VIT_CLIP     ? "CLIP"
+                        : kind == UAD_VIT_DINOV3 ? "DINOv3"
+                                                 : "DINOv2");
     }
     return UAD_OK;
 }
 
 /* The architecture's tensors, both passes, then the unused check. */
-static uad_status ld_all(vit_loader *ld, uad_vit *v, int qkv_bias,
-                         int mask_token) {
+static uad_status ld_all(vit_loader *ld, uad_vit *v, const vit_opts *o) {
     ld->off = 0;
     memset(ld->used, 0, uad_st_count(ld->st));
-    uad_status st = v->info.kind == UAD_VIT_CLIP
-                        ? ld_clip(ld, v)
-                        : ld_dinov2(ld, v, qkv_bias, mask_token);
+    uad_status st = v->info.kind == UAD_VIT_CLIP     ? ld_clip(ld, v)
+                    : v->info.kind == UAD_VIT_DINOV3 ? ld_dinov3(ld, v, o)
+                                                     : ld_dinov2(ld, v, o);
     return st != UAD_OK ? st : ld_unused(ld, v->info.kind);
 }
 
-static uad_status vit_read_config(uad_vit *v, const char *dir, int *qkv_bias,
-                                  int *mask_token) {
+static uad_status vit_read_config(uad_vit *v, const char *dir,
+                                  vit_opts *o) {
     char path[4096];
     snprintf(path, sizeof path, "%s/config.json", dir);
     char *buf;
@@ -471,24 +598,25 @@ static uad_status vit_read_config(uad_vit *v, const char *dir, int *qkv_bias,
         return uad_fail(UAD_ERR_FORMAT, "%s: not a JSON object", path);
     }
     vit_cfg c = {root, path};
-    *qkv_bias = 1;
-    *mask_token = 0;
-    st = v->info.kind == UAD_VIT_CLIP ? cfg_clip(v, &c)
-                                      : cfg_dinov2(v, &c, qkv_bias, mask_token);
+    *o = (vit_opts){7, 1, 1, 0};
+    st = v->info.kind == UAD_VIT_CLIP     ? cfg_clip(v, &c)
+         : v->info.kind == UAD_VIT_DINOV3 ? cfg_dinov3(v, &c, o)
+                                          : cfg_dinov2(v, &c, o);
     cJSON_Delete(root);
     return st;
 }
 
 uad_status uad_vit_load(uad_vit **out, uad_vit_kind kind, const char *dir) {
     *out = NULL;
-    if (kind != UAD_VIT_DINOV2 && kind != UAD_VIT_CLIP)
+    if (kind != UAD_VIT_DINOV2 && kind != UAD_VIT_DINOV3 &&
+        kind != UAD_VIT_CLIP)
         return uad_fail(UAD_ERR_USAGE, "%s: unsupported backbone kind %d",
                         dir, (int)kind);
     uad_vit *v = uad_calloc(1, sizeof *v);
     if (!v) return UAD_ERR_NOMEM;
     v->info.kind = kind;
-    int qkv_bias = 1, mask_token = 0;
-    uad_status st = vit_read_config(v, dir, &qkv_bias, &mask_token);
+    vit_opts o;
+    uad_status st = vit_read_config(v, dir, &o);
     if (st == UAD_OK && !(v->blocks = uad_calloc((size_t)v->info.layers,
                                                  sizeof(vit_block))))
         st = UAD_ERR_NOMEM;
@@ -502,12 +630,12 @@ uad_status uad_vit_load(uad_vit **out, uad_vit_kind kind, const char *dir) {
     if (st == UAD_OK) {
         ld = (vit_loader){sf, path, uad_calloc(uad_st_count(sf) + 1, 1),
                           NULL, 0};
-        st = ld.used ? ld_all(&ld, v, qkv_bias, mask_token) : UAD_ERR_NOMEM;
+        st = ld.used ? ld_all(&ld, v, &o) : UAD_ERR_NOMEM;
     }
     if (st == UAD_OK && !(v->arena = ld.arena =
-                              uad_malloc(ld.off * sizeof(float))))
+                              uad_calloc(ld.off + 1, sizeof(float))))
         st = UAD_ERR_NOMEM;
-    if (st == UAD_OK) st = ld_all(&ld, v, qkv_bias, mask_token);
+    if (st == UAD_OK) st = ld_all(&ld, v, &o);
     free(ld.used);
     uad_st_free(sf);
     if (st != UAD_OK) {
@@ -530,12 +658,14 @@ uad_status uad_vit_load_spec(uad_vit **out, const char *spec) {
     const char *colon = strchr(spec, ':');
     if (!colon || !colon[1])
         return uad_fail(UAD_ERR_USAGE, "backbone \"%s\": expected KIND:DIR "
-                        "(dinov2:DIR or clip:DIR)", spec);
+                        "(dinov2:DIR, dinov3:DIR or clip:DIR)", spec);
     size_t n = (size_t)(colon - spec);
     if (n == 6 && !strncmp(spec, "dinov2", 6))
         return uad_vit_load(out, UAD_VIT_DINOV2, colon + 1);
+    if (n == 6 && !strncmp(spec, "dinov3", 6))
+        return uad_vit_load(out, UAD_VIT_DINOV3, colon + 1);
     if (n == 4 && !strncmp(spec, "clip", 4))
         return uad_vit_load(out, UAD_VIT_CLIP, colon + 1);
     return uad_fail(UAD_ERR_USAGE, "backbone \"%s\": unknown kind \"%.*s\" "
-                    "(dinov2 or clip)", spec, (int)n, spec);
+                    "(dinov2, dinov3 or clip)", spec, (int)n, spec);
 }

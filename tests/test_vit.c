@@ -3,8 +3,8 @@
  * tests/data/vit/<case>/ holds small random checkpoints in the Hugging
  * Face layouts (config.json + model.safetensors) and ref.safetensors with
  * inputs and outputs computed in float64 by scripts/make_vit_refs.py, a
- * plain-PyTorch implementation of Dinov2Model, Dinov2WithRegistersModel
- * and the CLIP vision tower (Debian python3-torch 1.13). Every hidden
+ * plain-PyTorch implementation of Dinov2Model, Dinov2WithRegistersModel,
+ * DINOv3ViTModel and the CLIP vision tower (Debian python3-torch 1.13). Every hidden
  * state, the final-normed tokens and the feature maps are compared; the
  * largest absolute and relative error (relative to the largest reference
  * magnitude of that tensor) is printed. Tolerance, f32 compute: 1e-4
@@ -228,12 +228,15 @@ static void write_text(const char *path, const char *text) {
     fclose(f);
 }
 
-/* dir/model.safetensors from the dinov2 case, without tensor `drop`,
- * with `shrink` one element shorter along dim 0, plus `extra`. */
-static void write_variant(const char *dir, const char *drop,
-                          const char *shrink, const char *extra) {
+/* dir/model.safetensors from case src's, without tensor `drop`, with
+ * `shrink` one element shorter along dim 0, plus `extra`. */
+static void write_variant_of(const char *src, const char *dir,
+                             const char *drop, const char *shrink,
+                             const char *extra) {
     uad_safetensors *st = NULL;
-    CHECK(uad_st_open(&st, DATA "dinov2/model.safetensors") == UAD_OK);
+    char in[1024];
+    snprintf(in, sizeof in, DATA "%s/model.safetensors", src);
+    CHECK(uad_st_open(&st, in) == UAD_OK);
     if (!st) return;
     uad_st_writer *w = uad_st_writer_create();
     for (size_t i = 0; i < uad_st_count(st); i++) {
@@ -253,6 +256,11 @@ static void write_variant(const char *dir, const char *drop,
     CHECK(uad_st_writer_save(w, path) == UAD_OK);
     uad_st_writer_free(w);
     uad_st_free(st);
+}
+
+static void write_variant(const char *dir, const char *drop,
+                          const char *shrink, const char *extra) {
+    write_variant_of("dinov2", dir, drop, shrink, extra);
 }
 
 static const char *CFG =
@@ -302,10 +310,29 @@ static void test_failures(void) {
     expect_fail(dir, UAD_ERR_FORMAT, "\"hidden_size\" must be an integer");
     write_text(cfg, "{\"model_type\": \"vit\"}");
     expect_fail(dir, UAD_ERR_FORMAT, "not a DINOv2 model");
+    /* DINOv3 without key bias: a k_proj bias in the file is extra */
+    write_text(cfg, "{\"model_type\": \"dinov3_vit\", \"hidden_size\": 64, "
+               "\"intermediate_size\": 128, \"num_hidden_layers\": 2, "
+               "\"num_attention_heads\": 4, \"patch_size\": 4, "
+               "\"image_size\": 32, \"num_register_tokens\": 4}");
+    write_variant_of("dinov3", dir, NULL, NULL,
+                     "layer.1.attention.k_proj.bias");
+    CHECK(uad_vit_load(&v, UAD_VIT_DINOV3, dir) == UAD_ERR_FORMAT);
+    CHECK_STR_CONTAINS(uad_last_error(),
+                       "unexpected tensor \"layer.1.attention.k_proj.bias\"");
+    write_text(cfg, "{\"model_type\": \"dinov3_vit\", \"hidden_size\": 24, "
+               "\"num_attention_heads\": 4}");
+    CHECK(uad_vit_load(&v, UAD_VIT_DINOV3, dir) == UAD_ERR_FORMAT);
+    CHECK_STR_CONTAINS(uad_last_error(), "not a multiple of 4 (RoPE)");
+    write_text(cfg, "{\"model_type\": \"dinov3_vit\", \"use_gated_mlp\": "
+               "true}");
+    CHECK(uad_vit_load(&v, UAD_VIT_DINOV3, dir) == UAD_ERR_FORMAT);
+    CHECK_STR_CONTAINS(uad_last_error(), "hidden_act \"gelu\" with a gated");
     /* a CLIP checkpoint is not a DINOv2 one */
     expect_fail(DATA "clip", UAD_ERR_FORMAT, "not a DINOv2 model");
 
-    CHECK(uad_vit_load_spec(&v, "dinov3:/x") == UAD_ERR_USAGE);
+    CHECK(uad_vit_load_spec(&v, "dinov4:/x") == UAD_ERR_USAGE);
+    CHECK(uad_vit_load_spec(&v, "dinov3:/nonexistent") == UAD_ERR_IO);
     CHECK(uad_vit_load_spec(&v, "dinov2") == UAD_ERR_USAGE);
     CHECK(uad_vit_load_spec(&v, "dinov2:" DATA "dinov2") == UAD_OK);
 
@@ -421,6 +448,8 @@ int main(void) {
     parity("dinov2", UAD_VIT_DINOV2);
     parity("dinov2_reg", UAD_VIT_DINOV2);
     parity("clip", UAD_VIT_CLIP);
+    parity("dinov3", UAD_VIT_DINOV3);
+    parity("dinov3_gated", UAD_VIT_DINOV3);
     test_preprocess();
     test_failures();
     test_cli();
