@@ -159,7 +159,7 @@ static void vit_block_forward(vit_work *w, const uad_vit *v,
     } else if (v->act == VIT_QUICK_GELU) {
         nn_quick_gelu_forward(w->mlp, w->mlp, (size_t)T * M);
     } else {
-        nn_gelu_forward(w->mlp, w->mlp, (size_t)T * M);
+        nn_gelu_fast_forward(w->mlp, w->mlp, (size_t)T * M);
     }
     nn_linear_forward(w->xn, h, b->fc2_w, b->fc2_b, T, M, C);
     nn_scaled_residual_rows(w->x, w->xn, b->ls2, T, C);
