@@ -21,6 +21,11 @@
 
 #define DATA UAD_SOURCE_DIR "/tests/data/vit/"
 #define TOL_REL 1e-4
+/* bf16 compute (inputs of every matmul rounded to 8 significant bits,
+ * f32 accumulation): 5e-2 relative, used only where oneDNN has bf16
+ * (AVX-512 CPUs); on others that pass is skipped with a message. */
+#define TOL_BF16 5e-2
+static double g_tol = TOL_REL;
 
 /* A reference tensor as f32 (malloc'ed), its shape in dims. */
 static float *ref_get(const uad_safetensors *st, const char *name,
@@ -97,11 +102,11 @@ static void parity(const char *name, uad_vit_kind kind) {
         snprintf(k, sizeof k, "hidden.%d", l);
         snprintf(what, sizeof what, l ? "block %d output" : "embeddings", l);
         float *r = ref_get(ref, k, NULL, NULL);
-        if (r) compare(what, all_h + (size_t)l * N * TC, r, N * TC, TOL_REL);
+        if (r) compare(what, all_h + (size_t)l * N * TC, r, N * TC, g_tol);
         free(r);
     }
     float *r = ref_get(ref, "last", NULL, NULL);
-    if (r) compare("final norm (end to end)", all_last, r, N * TC, TOL_REL);
+    if (r) compare("final norm (end to end)", all_last, r, N * TC, g_tol);
     free(r);
 
     /* feature maps (N, C, gh, gw) of the listed blocks, layer-normed */
@@ -118,7 +123,7 @@ static void parity(const char *name, uad_vit_kind kind) {
         snprintf(k, sizeof k, "features.%d", j);
         snprintf(what, sizeof what, "features block %d (normed)", layers[j]);
         float *fr = ref_get(ref, k, NULL, NULL);
-        if (fr) compare(what, maps[j], fr, (size_t)N * C * gh * gw, TOL_REL);
+        if (fr) compare(what, maps[j], fr, (size_t)N * C * gh * gw, g_tol);
         free(fr);
     }
     /* without the norm the map is the raw patch tokens, transposed */
@@ -462,6 +467,17 @@ int main(void) {
     parity("clip", UAD_VIT_CLIP);
     parity("dinov3", UAD_VIT_DINOV3);
     parity("dinov3_gated", UAD_VIT_DINOV3);
+    if (nn_set_precision(NN_BF16) == 0) {
+        printf("bf16 compute, tolerance %g:\n", TOL_BF16);
+        g_tol = TOL_BF16;
+        parity("dinov2", UAD_VIT_DINOV2);
+        parity("dinov3", UAD_VIT_DINOV3);
+        parity("clip", UAD_VIT_CLIP);
+        g_tol = TOL_REL;
+        nn_set_precision(NN_F32);
+    } else {
+        printf("bf16 compute: not supported by this CPU, skipped\n");
+    }
     test_preprocess();
     test_failures();
     test_cli();
