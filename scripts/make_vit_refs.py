@@ -366,7 +366,7 @@ def clip_forward(W, vc, img):
 # ---- driver ----
 
 def write_case(root, name, config, W, dtype, forward, prefix, patch,
-               images, layers, extra=None):
+               images, layers, extra=None, ref_name="ref.safetensors"):
     d = os.path.join(root, name)
     os.makedirs(d, exist_ok=True)
     with open(os.path.join(d, "config.json"), "w") as f:
@@ -394,7 +394,7 @@ def write_case(root, name, config, W, dtype, forward, prefix, patch,
     out["layers"] = torch.tensor(layers, dtype=torch.float32)
     for j in range(len(layers)):
         out["features.%d" % j] = torch.stack(feats[j])
-    save_safetensors(os.path.join(d, "ref.safetensors"), out)
+    save_safetensors(os.path.join(d, ref_name), out)
 
 
 def preprocess_ref(image_size):
@@ -425,6 +425,7 @@ def main(root):
     write_case(root, "dinov2", cfg, W, "F32",
                lambda Wr, img: dinov2_forward(Wr, cfg, img, regs=False),
                1, 4, torch.randn(2, 3, 38, 30), [1, 2, 3])
+    d2_cfg, d2_W = cfg, W
 
     # DINOv2 with 4 registers and the SwiGLU FFN (ViT-g style), BF16
     # weights; 20x36 on a stored 7x7 grid: 5x9, antialiased resize.
@@ -482,6 +483,11 @@ def main(root):
     img, out = preprocess_ref(vc["image_size"])
     save_safetensors(os.path.join(root, "clip", "preprocess.safetensors"),
                      {"image": img, "out": out})
+    # the first DINOv2 at its native 32x32: the stored table as is
+    write_case(root, "dinov2", d2_cfg, d2_W, "F32",
+               lambda Wr, img: dinov2_forward(Wr, d2_cfg, img, regs=False),
+               1, 4, torch.randn(1, 3, 32, 32), [3],
+               ref_name="ref_native.safetensors")
 
 
 if __name__ == "__main__":

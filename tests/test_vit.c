@@ -55,12 +55,14 @@ static void compare(const char *what, const float *got, const float *ref,
     CHECK(rel <= tol);
 }
 
-/* Hidden states, last tokens and feature maps of one case. */
-static void parity(const char *name, uad_vit_kind kind) {
+/* Hidden states, last tokens and feature maps of one case's reference
+ * file `refname`. */
+static void parity_ref(const char *name, const char *refname,
+                       uad_vit_kind kind) {
     char dir[1024], path[1100];
     snprintf(dir, sizeof dir, DATA "%s", name);
-    snprintf(path, sizeof path, "%s/ref.safetensors", dir);
-    printf("%s:\n", name);
+    snprintf(path, sizeof path, "%s/%s", dir, refname);
+    printf("%s (%s):\n", name, refname);
     uad_vit *v = NULL;
     uad_safetensors *ref = NULL;
     CHECK(uad_vit_load(&v, kind, dir) == UAD_OK);
@@ -144,6 +146,10 @@ static void parity(const char *name, uad_vit_kind kind) {
     free(pix);
     uad_st_free(ref);
     uad_vit_free(v);
+}
+
+static void parity(const char *name, uad_vit_kind kind) {
+    parity_ref(name, "ref.safetensors", kind);
 }
 
 /* ---- kernels ---- */
@@ -463,6 +469,7 @@ int main(void) {
     nn_set_threads(2);
     test_kernels();
     parity("dinov2", UAD_VIT_DINOV2);
+    parity_ref("dinov2", "ref_native.safetensors", UAD_VIT_DINOV2);
     parity("dinov2_reg", UAD_VIT_DINOV2);
     parity("clip", UAD_VIT_CLIP);
     parity("dinov3", UAD_VIT_DINOV3);
