@@ -207,23 +207,44 @@ void nn_bicubic_weights(double *m, int in, int out, int antialias) {
     else weights_plain(m, in, out);
 }
 
+/* [lo[i], hi[i]): the non-zero span of row i of m(out, in). */
+static void weight_spans(int *lo, int *hi, const double *m, int in, int out) {
+    for (int i = 0; i < out; i++) {
+        const double *r = m + (size_t)i * in;
+        int a = 0, b = in;
+        while (a < in && r[a] == 0.0) a++;
+        while (b > a && r[b - 1] == 0.0) b--;
+        lo[i] = a;
+        hi[i] = b;
+    }
+}
+
 int nn_resize_bicubic_forward(float *out, const float *inp, int NC, int H,
                               int W, int OH, int OW, int antialias) {
     /* out(NC, OH, OW), inp(NC, H, W); separable: columns then rows, in
-     * double. Returns -1 when its small work buffer cannot be had. */
+     * double, each output over the few taps of its weight row. Returns
+     * -1 when its work buffers cannot be had. */
     size_t n = (size_t)OH * H + (size_t)OW * W + (size_t)H * OW;
     double *wy = calloc(n, sizeof(double));
-    if (!wy) return -1;
+    int *span = malloc(sizeof(int) * 2 * ((size_t)OH + OW));
+    if (!wy || !span) {
+        free(wy);
+        free(span);
+        return -1;
+    }
     double *wx = wy + (size_t)OH * H, *tmp = wx + (size_t)OW * W;
+    int *ylo = span, *yhi = ylo + OH, *xlo = yhi + OH, *xhi = xlo + OW;
     nn_bicubic_weights(wy, H, OH, antialias);
     nn_bicubic_weights(wx, W, OW, antialias);
+    weight_spans(ylo, yhi, wy, H, OH);
+    weight_spans(xlo, xhi, wx, W, OW);
     for (int c = 0; c < NC; c++) {
         const float *x = inp + (size_t)c * H * W;
         /* tmp(H, OW) = x(H, W) @ wx(OW, W)^T */
         for (int y = 0; y < H; y++)
             for (int o = 0; o < OW; o++) {
                 double s = 0.0;
-                for (int j = 0; j < W; j++)
+                for (int j = xlo[o]; j < xhi[o]; j++)
                     s += x[(size_t)y * W + j] * wx[(size_t)o * W + j];
                 tmp[(size_t)y * OW + o] = s;
             }
@@ -232,11 +253,12 @@ int nn_resize_bicubic_forward(float *out, const float *inp, int NC, int H,
         for (int o = 0; o < OH; o++)
             for (int xo = 0; xo < OW; xo++) {
                 double s = 0.0;
-                for (int y = 0; y < H; y++)
+                for (int y = ylo[o]; y < yhi[o]; y++)
                     s += wy[(size_t)o * H + y] * tmp[(size_t)y * OW + xo];
                 yo[(size_t)o * OW + xo] = (float)s;
             }
     }
+    free(span);
     free(wy);
     return 0;
 }
