@@ -251,9 +251,10 @@ void uad_vit_get_info(const uad_vit *v, uad_vit_info *info) {
  * shorter side is S and the longer int(S * long / short), bicubic;
  * centre-crop crop x crop at ((h - crop) / 2, (w - crop) / 2); then
  * (x - mean) / std. DINOv3 (S = 0): resize to crop x crop (HF uses a
- * bilinear filter there; we use the same bicubic one). HF resizes 8-bit pixels with PIL; we resize the
- * float pixels with the same antialiased bicubic filter. A size > 0
- * resizes to size x size instead, without a crop. */
+ * bilinear filter there; we use the same bicubic one). HF resizes 8-bit
+ * pixels with PIL; we resize the float pixels with the same antialiased
+ * bicubic filter. A size > 0 resizes to size x size instead, without a
+ * crop. */
 uad_status uad_vit_preprocess(const uad_vit *v, float *out,
                               const uad_image *img, int size) {
     const uad_vit_info *in = &v->info;
