@@ -12,6 +12,8 @@
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 /* ---- config.json ---- */
 
@@ -278,6 +280,21 @@ static size_t tensor_index(const vit_loader *ld, const uad_st_tensor *t) {
     return n;
 }
 
+/* After a tensor's conversion its pages of the file are not read again:
+ * drop them, so that the mapped file and the f32 copy do not both count
+ * against memory at the peak. uad_st_open maps the file read-only and
+ * file-backed, so this only releases page cache from the process (a
+ * later read would fault the bytes back in); only pages wholly inside
+ * the tensor go, never a neighbour's. */
+static void release_pages(const uad_st_tensor *t) {
+#ifdef MADV_DONTNEED
+    uintptr_t pg = (uintptr_t)sysconf(_SC_PAGESIZE);
+    uintptr_t a = ((uintptr_t)t->data + pg - 1) / pg * pg;
+    uintptr_t b = ((uintptr_t)t->data + t->nbytes) / pg * pg;
+    if (b > a) madvise((void *)a, b - a, MADV_DONTNEED);
+#endif
+}
+
 /* Copy tensor `name` of shape dims[0..nd) into dst (f32). */
 static uad_status ld_copy(vit_loader *ld, float *dst, const char *name,
                           int nd, const int64_t *dims) {
@@ -307,6 +324,7 @@ static uad_status ld_copy(vit_loader *ld, float *dst, const char *name,
     if (!dst) return UAD_OK;
     uad_status st = uad_st_to_f32(t, dst);
     if (st != UAD_OK) uad_error_prefix(ld->path);
+    else release_pages(t);
     return st;
 }
 
