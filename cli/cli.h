@@ -59,5 +59,6 @@ int cmd_train(int argc, char **argv);
 int cmd_predict(int argc, char **argv);
 int cmd_run(int argc, char **argv);
 int cmd_embed_text(int argc, char **argv);
+int cmd_features(int argc, char **argv);
 
 #endif

@@ -1016,6 +1016,76 @@ uad_status uad_clip_category_embedding(float *out, const uad_clip_text *m,
                                        const char *const *descriptions,
                                        int n_descriptions);
 
+/* Pretrained ViT backbones: DINOv2, DINOv3, CLIP vision (vit.c)       */
+/* ------------------------------------------------------------------ */
+
+/* Usage:
+ *     uad_vit *v;
+ *     if (uad_vit_load_spec(&v, "dinov2:/models/dinov2-base") != UAD_OK)
+ *         ... uad_last_error() names the file and the problem ...
+ *     uad_vit_info in; uad_vit_get_info(v, &in);
+ *     int layers[4] = {3, 6, 9, 12};
+ *     float *maps[4];   // each N * hidden * (H / patch) * (W / patch)
+ *     uad_vit_features(v, maps, layers, 4, 1, pixels, N, H, W);
+ *     uad_vit_free(v);
+ * A checkpoint folder holds config.json and model.safetensors with the
+ * Hugging Face key names (Dinov2Model, Dinov2WithRegistersModel,
+ * CLIPVisionModel or CLIPModel, whose text tower is skipped). F32, F16
+ * and BF16 weights load; compute is f32. */
+typedef enum uad_vit_kind {
+    UAD_VIT_DINOV2 = 1,      /* with or without register tokens     */
+    UAD_VIT_DINOV3 = 2,      /* RoPE, registers, layer scale        */
+    UAD_VIT_CLIP = 3         /* CLIP vision tower                   */
+} uad_vit_kind;
+
+typedef struct uad_vit uad_vit;
+
+typedef struct uad_vit_info {
+    uad_vit_kind kind;
+    int hidden;              /* C, channels of every feature map     */
+    int layers;              /* transformer blocks                   */
+    int heads, patch, image_size, registers, mlp_hidden;
+    int proj_dim;            /* CLIP visual projection width, or 0   */
+    /* The checkpoint's official preprocessing: resize the shorter side
+     * to resize_short (bicubic), centre-crop crop x crop (resize_short
+     * 0: resize straight to crop x crop), scale to [0,1], subtract mean
+     * and divide by std per RGB channel. */
+    int resize_short, crop;
+    float mean[3], std[3];
+} uad_vit_info;
+
+/* Load DIR/config.json and DIR/model.safetensors. Fails with UAD_ERR_IO
+ * for a missing file, UAD_ERR_FORMAT for a bad config or a missing,
+ * extra or mis-shaped tensor (the message names it), UAD_ERR_LIMIT for
+ * absurd sizes. Free with uad_vit_free. */
+uad_status uad_vit_load(uad_vit **out, uad_vit_kind kind, const char *dir);
+/* spec = "dinov2:DIR", "dinov3:DIR" or "clip:DIR" (else
+ * UAD_ERR_USAGE). */
+uad_status uad_vit_load_spec(uad_vit **out, const char *spec);
+void uad_vit_free(uad_vit *v);
+void uad_vit_get_info(const uad_vit *v, uad_vit_info *info);
+
+/* Patch-token maps after the given blocks: layers[i] in 1..L (block
+ * numbers; 0 is the embedding output), out[i] (N, C, H/p, W/p) caller
+ * memory; with layer_norm the tokens first go through the model's final
+ * norm (DINOv2 `layernorm`, DINOv3 `norm`, CLIP `post_layernorm`). pixels (N, 3, H, W)
+ * are already normalised; H and W need not be multiples of the patch
+ * (the remainder is dropped, as the stride-p convolution does) and may
+ * differ from the native size: position embeddings are then resized
+ * bicubically as the Hugging Face reference does (DINOv3's rotary
+ * embedding takes any grid). Not thread-safe (the
+ * compute core's caches are shared). */
+uad_status uad_vit_features(const uad_vit *v, float *const *out,
+                            const int *layers, int n_layers, int layer_norm,
+                            const float *pixels, int N, int H, int W);
+/* Preprocessing of one RGB or gray image. size 0: the official recipe
+ * into out(3, crop, crop) (see uad_vit_info); size > 0: resize to
+ * size x size (no crop) into out(3, size, size), then the same
+ * normalisation. The resize is PyTorch's antialiased bicubic (PIL's
+ * filter) on float pixels. */
+uad_status uad_vit_preprocess(const uad_vit *v, float *out,
+                              const uad_image *img, int size);
+
 #ifdef __cplusplus
 }
 #endif

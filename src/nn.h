@@ -183,4 +183,49 @@ void nn_adamw_step(float *param, const float *grad, float *m, float *v,
 double nn_sum_squares(const float *x, size_t n);
 void nn_scale(float *x, size_t n, float s);
 
+/* ==== ViT kernels (nn_attn.c): forward only, for the pretrained
+ * backbones of vit.c ==== */
+
+/* out(rows, cols) = softmax over each row of scale * inp; out may alias
+ * inp; scale > 0. */
+void nn_softmax_rows_forward(float *out, const float *inp, int rows,
+                             int cols, float scale);
+/* Multi-head self-attention without projections: out(T, C) from
+ * qkv(T, 3C) = [q | k | v], head h in columns h*D..h*D+D-1 of each part
+ * (D = C / heads), scaled by 1/sqrt(D). scratch holds
+ * nn_mha_scratch_floats(T, C, heads) floats. */
+size_t nn_mha_scratch_floats(int T, int C, int heads);
+void nn_mha_forward(float *out, float *scratch, const float *qkv, int T,
+                    int C, int heads);
+/* Rotary position embedding on the q and k parts of qkv(T, 3C), patch
+ * tokens t >= prefix only: pairs (d, d + D/2) of each head rotate by
+ * the angles whose cos and sin are cos_t, sin_t (T - prefix, D). */
+void nn_rope_forward(float *qkv, const float *cos_t, const float *sin_t,
+                     int T, int C, int heads, int prefix);
+/* out(gh*gw, C*p*p) patches of img(C, H, W), gh = H/p, gw = W/p, in the
+ * (c, i, j) order of a conv weight (OC, C, p, p): a stride-p convolution
+ * is then nn_linear_forward over the rows. */
+void nn_patchify(float *out, const float *img, int C, int H, int W, int p);
+/* PyTorch's F.interpolate(mode="bicubic", align_corners=False), with
+ * antialias=False (a = -0.75, clamped taps) or True (a = -0.5, kernel
+ * stretched when shrinking, renormalised). m(out, in) must be zeroed.
+ * The resize returns 0, or -1 when its work buffer cannot be allocated. */
+void nn_bicubic_weights(double *m, int in, int out, int antialias);
+int nn_resize_bicubic_forward(float *out, const float *inp, int NC, int H,
+                              int W, int OH, int OW, int antialias);
+/* Layer norm of each row of (T, C), no statistics kept; may alias. */
+void nn_layernorm_rows_forward(float *out, const float *inp,
+                               const float *weight, const float *bias,
+                               int T, int C, float eps);
+/* x(T, C) += bias(C) per row. */
+void nn_bias_add_rows(float *x, const float *bias, int T, int C);
+/* x(T, C) += y(T, C) * gamma(C) (gamma NULL: += y). */
+void nn_scaled_residual_rows(float *x, const float *y, const float *gamma,
+                             int T, int C);
+/* GELU (erf form) with a vectorised erf of absolute error < 1.5e-7
+ * (nn_gelu_forward calls erff per element); out may alias inp. */
+void nn_gelu_fast_forward(float *out, const float *inp, size_t n);
+/* out(T, Hd) = silu(x1) * x2, inp(T, 2Hd) = [x1 | x2] (SwiGLU FFN). */
+void nn_swiglu_forward(float *out, const float *inp, int T, int Hd);
+
 #endif /* UAD_NN_H */

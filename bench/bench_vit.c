@@ -1,0 +1,79 @@
+/* bench_vit.c - one ViT forward (f32) timed on a checkpoint folder, for
+ * bench/vit.sh: loads DIR (a DINOv2-layout model), reads the input
+ * DIR/pix_SIZE.bin (3, SIZE, SIZE raw f32), runs REPS forwards after a
+ * warm-up and prints
+ *   vit_b16_SIZE  f32  median_ms
+ *   # peak RSS N MB
+ * and writes the final-normed tokens to DIR/ours_SIZE.bin so that the
+ * PyTorch side can compare. Usage: bench_vit DIR SIZE [REPS [THREADS]] */
+#include "nn.h"
+#include "vit.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/resource.h>
+#include <time.h>
+
+static double now(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+static int cmp_d(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+int main(int argc, char **argv) {
+    if (argc < 3) {
+        fprintf(stderr, "usage: bench_vit DIR SIZE [REPS [THREADS]]\n");
+        return 2;
+    }
+    const char *dir = argv[1];
+    int S = atoi(argv[2]), reps = argc > 3 ? atoi(argv[3]) : 3;
+    nn_set_threads(argc > 4 ? atoi(argv[4]) : 2);
+    if (S < 16 || S > 4096 || reps < 1 || reps > 100) return 2;
+    uad_vit *v;
+    if (uad_vit_load(&v, UAD_VIT_DINOV2, dir) != UAD_OK) {
+        fprintf(stderr, "bench_vit: %s\n", uad_last_error());
+        return 1;
+    }
+    char path[4096];
+    snprintf(path, sizeof path, "%s/pix_%d.bin", dir, S);
+    float *pix = malloc(sizeof(float) * 3 * S * S);
+    FILE *f = fopen(path, "rb");
+    if (!pix || !f || fread(pix, sizeof(float), 3 * S * S, f) != 3u * S * S) {
+        fprintf(stderr, "bench_vit: cannot read %s\n", path);
+        return 1;
+    }
+    fclose(f);
+    uad_vit_info in;
+    uad_vit_get_info(v, &in);
+    size_t T = 1 + (size_t)(S / in.patch) * (S / in.patch);
+    float *last = malloc(sizeof(float) * T * in.hidden);
+
+    double ts[100];
+    vit_forward(v, NULL, last, pix, S, S); /* warm-up: primitive caches */
+    for (int r = 0; r < reps; r++) {
+        double t0 = now();
+        vit_forward(v, NULL, last, pix, S, S);
+        ts[r] = now() - t0;
+    }
+    qsort(ts, (size_t)reps, sizeof(double), cmp_d);
+    printf("vit_b16_%d\tf32\t%.1f\n", S, 1e3 * ts[reps / 2]);
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    printf("# peak RSS %.1f MB\n", ru.ru_maxrss / 1024.0);
+
+    snprintf(path, sizeof path, "%s/ours_%d.bin", dir, S);
+    f = fopen(path, "wb");
+    if (f) {
+        fwrite(last, sizeof(float), T * in.hidden, f);
+        fclose(f);
+    }
+    free(last);
+    free(pix);
+    uad_vit_free(v);
+    return 0;
+}

@@ -1,0 +1,43 @@
+#!/bin/bash
+# ViT-B/16 forward at 224 x 224 and 512 x 512 (DINOv2 layout, random
+# weights of the real shapes): ours (bench_vit) and PyTorch 1.13 on the
+# same weights and inputs, median times, peak memory, and the largest
+# difference between the two outputs.
+# Usage: bench/vit.sh [build-dir] [reps]
+# Debian's torch 1.13 calls the system libblas.so.3. Where that is the
+# reference BLAS (no OpenBLAS installed: about 2 GFLOP/s), set
+# TORCH_BLAS_DIR to a folder holding OpenBLAS's libblas.so.3, e.g. from
+#   apt-get download libopenblas0-pthread && dpkg -x libopenblas0-*.deb x
+#   TORCH_BLAS_DIR=$PWD/x/usr/lib/x86_64-linux-gnu/openblas-pthread
+# (default: Debian's own openblas-pthread folder when installed); it is
+# put on LD_LIBRARY_PATH of the PyTorch process only.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+build=${1:-$root/build}
+reps=${2:-3}
+blas=${TORCH_BLAS_DIR:-/usr/lib/x86_64-linux-gnu/openblas-pthread}
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+
+/usr/bin/python3 "$root/bench/torch_vit.py" write "$tmp"
+echo "# ViT-B/16 f32, 1 image, median of $reps runs, 2 threads each"
+if [ -e "$blas/libblas.so.3" ]; then
+  echo "# torch BLAS: $blas"
+  export_blas="LD_LIBRARY_PATH=$blas"
+else
+  echo "# torch BLAS: the system libblas.so.3 (no OpenBLAS folder found)"
+  export_blas="UAD_UNUSED=1"
+fi
+for s in 224 512; do
+  echo "## ${s}x${s}"
+  # both sides wait passively: with OpenMP's default spinning, two
+  # threads on two cores shared with other work lose several-fold
+  OMP_WAIT_POLICY=PASSIVE "$build/bench/bench_vit" "$tmp" "$s" "$reps" 2 |
+    sed 's/^/ours\t/'
+  # PyTorch at its best: 2 threads, passive OpenMP waiting, and the
+  # environment's OpenBLAS overrides removed for this process only.
+  env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE OMP_WAIT_POLICY=PASSIVE \
+      OMP_NUM_THREADS=2 OPENBLAS_NUM_THREADS=2 "$export_blas" \
+      /usr/bin/python3 "$root/bench/torch_vit.py" run "$tmp" "$s" "$reps" |
+    sed 's/^/torch\t/'
+done

@@ -1,0 +1,450 @@
+/* nn_attn.c - the transformer kernels of the ViT ports (forward only):
+ * row softmax, multi-head self-attention on the matmul core, patch
+ * extraction for a stride-p patch convolution, and PyTorch's bicubic
+ * resize (plain and antialiased) for position-embedding grids. */
+#include "internal.h"
+#include "nn.h"
+
+#include <math.h>
+#include <string.h>
+
+/* ---- exp for the softmax ---- */
+
+/* exp(x) for x <= 0 (softmax arguments after the row maximum is taken
+ * off): Cody-Waite range reduction x = n ln2 + r, |r| <= ln2 / 2, and a
+ * degree-6 Taylor polynomial of e^r (relative error below 2e-7). */
+static inline float exp_neg(float x) {
+    /* no fmaxf / floorf: under -std=c11 GCC does not vectorise them;
+     * for v = x log2(e) <= 0, (int)(v - 0.5) = ceil(v - 0.5) rounds v
+     * to within 0.5 */
+    x = x > -87.0f ? x : -87.0f;
+    int32_t ni = (int32_t)(x * 1.44269504f - 0.5f);
+    float n = (float)ni;
+    float r = x - n * 0.693359375f - n * -2.12194440e-4f;
+    float p = 1.0f / 720.0f;
+    p = p * r + 1.0f / 120.0f;
+    p = p * r + 1.0f / 24.0f;
+    p = p * r + 1.0f / 6.0f;
+    p = p * r + 0.5f;
+    p = p * r + 1.0f;
+    p = p * r + 1.0f;
+    /* 2^n from its exponent bits (memcpy keeps the loop vectorisable,
+     * where a union does not) */
+    int32_t bits = (ni + 127) << 23;
+    float scale;
+    memcpy(&scale, &bits, sizeof scale);
+    return p * scale;
+}
+
+#if defined(__AVX2__) && defined(__FMA__)
+#include <immintrin.h>
+#define NN_ATTN_AVX2 1
+
+/* exp_neg on 8 lanes. GCC leaves the scalar loops above unvectorised
+ * under -std=c11 (it reports otherwise but emits scalar code), hence
+ * the intrinsics; the scalar function serves the tails and other CPUs. */
+static inline __m256 exp_neg8(__m256 x) {
+    x = _mm256_max_ps(x, _mm256_set1_ps(-87.0f));
+    __m256 v = _mm256_fmsub_ps(x, _mm256_set1_ps(1.44269504f),
+                               _mm256_set1_ps(0.5f));
+    __m256i ni = _mm256_cvttps_epi32(v);
+    __m256 n = _mm256_cvtepi32_ps(ni);
+    __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), x);
+    r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f), r);
+    __m256 p = _mm256_set1_ps(1.0f / 720.0f);
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 120.0f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 24.0f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 6.0f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(0.5f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f));
+    __m256i bits = _mm256_slli_epi32(
+        _mm256_add_epi32(ni, _mm256_set1_epi32(127)), 23);
+    return _mm256_mul_ps(p, _mm256_castsi256_ps(bits));
+}
+
+static inline float hsum8(__m256 v) {
+    __m128 a = _mm_add_ps(_mm256_castps256_ps128(v),
+                          _mm256_extractf128_ps(v, 1));
+    a = _mm_hadd_ps(a, a);
+    a = _mm_hadd_ps(a, a);
+    return _mm_cvtss_f32(a);
+}
+
+static inline float hmax8(__m256 v) {
+    __m128 a = _mm_max_ps(_mm256_castps256_ps128(v),
+                          _mm256_extractf128_ps(v, 1));
+    a = _mm_max_ps(a, _mm_movehl_ps(a, a));
+    a = _mm_max_ss(a, _mm_shuffle_ps(a, a, 1));
+    return _mm_cvtss_f32(a);
+}
+#endif
+
+static float row_max(const float *x, int n) {
+    float m = x[0];
+    int i = 0;
+#ifdef NN_ATTN_AVX2
+    if (n >= 8) {
+        __m256 vm = _mm256_loadu_ps(x);
+        for (i = 8; i + 8 <= n; i += 8)
+            vm = _mm256_max_ps(vm, _mm256_loadu_ps(x + i));
+        m = hmax8(vm);
+    }
+#endif
+    for (; i < n; i++) m = x[i] > m ? x[i] : m;
+    return m;
+}
+
+/* y = exp((x - m) * scale) over a row (y may alias x); returns the sum. */
+static float exp_row(float *y, const float *x, int n, float m, float scale) {
+    float s = 0.0f;
+    int i = 0;
+#ifdef NN_ATTN_AVX2
+    __m256 vm = _mm256_set1_ps(m), vs = _mm256_set1_ps(scale);
+    __m256 acc = _mm256_setzero_ps();
+    for (; i + 8 <= n; i += 8) {
+        __m256 e = exp_neg8(
+            _mm256_mul_ps(_mm256_sub_ps(_mm256_loadu_ps(x + i), vm), vs));
+        _mm256_storeu_ps(y + i, e);
+        acc = _mm256_add_ps(acc, e);
+    }
+    s = hsum8(acc);
+#endif
+    for (; i < n; i++) {
+        y[i] = exp_neg((x[i] - m) * scale);
+        s += y[i];
+    }
+    return s;
+}
+
+void nn_softmax_rows_forward(float *out, const float *inp, int rows,
+                             int cols, float scale) {
+    /* out, inp (rows, cols); out may alias inp */
+    UAD_ASSERT(rows >= 0 && cols > 0 && scale > 0.0f);
+    #pragma omp parallel for schedule(static) if (rows > 16)
+    for (int r = 0; r < rows; r++) {
+        const float *x = inp + (size_t)r * cols;
+        float *y = out + (size_t)r * cols;
+        float m = row_max(x, cols);
+        float inv = 1.0f / exp_row(y, x, cols, m, scale);
+        #pragma omp simd
+        for (int i = 0; i < cols; i++) y[i] *= inv;
+    }
+}
+
+/* ---- multi-head self-attention ---- */
+
+size_t nn_mha_scratch_floats(int T, int C, int heads) {
+    int D = C / heads;
+    return (size_t)4 * T * D + (size_t)T * T;
+}
+
+/* Copy head h's (T, D) slice of a (T, ld) matrix starting at column c0. */
+static void head_gather(float *dst, const float *src, int T, int ld, int c0,
+                        int D) {
+    for (int t = 0; t < T; t++)
+        memcpy(dst + (size_t)t * D, src + (size_t)t * ld + c0,
+               (size_t)D * sizeof(float));
+}
+
+void nn_mha_forward(float *out, float *scratch, const float *qkv, int T,
+                    int C, int heads) {
+    /* out(T, C); qkv(T, 3C) laid out [q | k | v], each (T, heads * D)
+     * with head h in columns h*D .. h*D+D-1 (PyTorch's view(T, H, D));
+     * scratch: nn_mha_scratch_floats(T, C, heads) floats. */
+    UAD_ASSERT(heads > 0 && C % heads == 0 && T > 0);
+    int D = C / heads;
+    float *q = scratch, *k = q + (size_t)T * D, *v = k + (size_t)T * D;
+    float *o = v + (size_t)T * D, *s = o + (size_t)T * D;
+    float scale = 1.0f / sqrtf((float)D);
+
+    for (int h = 0; h < heads; h++) {
+        head_gather(q, qkv, T, 3 * C, h * D, D);
+        head_gather(k, qkv, T, 3 * C, C + h * D, D);
+        head_gather(v, qkv, T, 3 * C, 2 * C + h * D, D);
+        /* s(T, T) = softmax(q k^T / sqrt(D)); o(T, D) = s v */
+        nn_matmul_bt(s, q, k, T, D, T, 0);
+        nn_softmax_rows_forward(s, s, T, T, scale);
+        nn_matmul(o, s, v, T, T, D, 0);
+        for (int t = 0; t < T; t++)
+            memcpy(out + (size_t)t * C + h * D, o + (size_t)t * D,
+                   (size_t)D * sizeof(float));
+    }
+}
+
+/* ---- rotary position embedding ---- */
+
+void nn_rope_forward(float *qkv, const float *cos_t, const float *sin_t,
+                     int T, int C, int heads, int prefix) {
+    /* qkv(T, 3C) = [q | k | v]; cos_t, sin_t (T - prefix, D). For the
+     * patch tokens t >= prefix, in q and k of every head, each pair
+     * (d, d + D/2) turns by the angle of column d: x * cos +
+     * rotate_half(x) * sin, rotate_half(x) = [-x2, x1] (HF
+     * apply_rotary_pos_emb). The prefix tokens are left alone. */
+    int D = C / heads, half = D / 2;
+    #pragma omp parallel for schedule(static) if (T > 64)
+    for (int t = prefix; t < T; t++) {
+        const float *c = cos_t + (size_t)(t - prefix) * D;
+        const float *s = sin_t + (size_t)(t - prefix) * D;
+        for (int part = 0; part < 2; part++)
+            for (int h = 0; h < heads; h++) {
+                float *x = qkv + (size_t)t * 3 * C + (size_t)part * C +
+                           (size_t)h * D;
+                for (int d = 0; d < half; d++) {
+                    float a = x[d], b = x[d + half];
+                    x[d] = a * c[d] - b * s[d];
+                    x[d + half] = b * c[d + half] + a * s[d + half];
+                }
+            }
+    }
+}
+
+/* ---- patch extraction ---- */
+
+void nn_patchify(float *out, const float *img, int C, int H, int W, int p) {
+    /* out(gh * gw, C * p * p) with gh = H / p, gw = W / p (floor: a
+     * stride-p convolution drops the remainder rows and columns);
+     * img(C, H, W). Row t = y * gw + x holds the patch at (y, x) in the
+     * weight order (c, i, j) of a PyTorch conv weight (OC, C, p, p). */
+    int gh = H / p, gw = W / p, K = C * p * p;
+    #pragma omp parallel for schedule(static) if (gh * gw > 64)
+    for (int t = 0; t < gh * gw; t++) {
+        int y = t / gw, x = t % gw;
+        float *o = out + (size_t)t * K;
+        for (int c = 0; c < C; c++)
+            for (int i = 0; i < p; i++)
+                memcpy(o + (size_t)(c * p + i) * p,
+                       img + ((size_t)c * H + (size_t)y * p + i) * W +
+                           (size_t)x * p,
+                       (size_t)p * sizeof(float));
+    }
+}
+
+/* ---- bicubic resize (PyTorch F.interpolate, align_corners=False) ---- */
+
+/* Keys' cubic convolution kernel with parameter a: PyTorch's bicubic
+ * uses a = -0.75, its antialiased bicubic (like PIL) a = -0.5. */
+static double cubic(double x, double a) {
+    x = fabs(x);
+    if (x < 1.0) return ((a + 2.0) * x - (a + 3.0)) * x * x + 1.0;
+    if (x < 2.0) return (((x - 5.0) * x + 8.0) * x - 4.0) * a;
+    return 0.0;
+}
+
+/* Plain bicubic: source x = (i + 0.5) * in / out - 0.5, four taps at
+ * floor(x) - 1 .. floor(x) + 2 with indices clamped to the border. */
+static void weights_plain(double *m, int in, int out) {
+    double scale = (double)in / out;
+    for (int i = 0; i < out; i++) {
+        double x = (i + 0.5) * scale - 0.5;
+        double f = floor(x), t = x - f;
+        for (int j = -1; j <= 2; j++) {
+            int idx = (int)f + j;
+            idx = idx < 0 ? 0 : idx >= in ? in - 1 : idx;
+            m[(size_t)i * in + idx] += cubic(t - j, -0.75);
+        }
+    }
+}
+
+/* Antialiased bicubic (PyTorch's antialias=True, after PIL): when
+ * shrinking, the kernel is stretched by the scale; taps cover
+ * [center - support, center + support) cut to the image, and the weights
+ * are renormalised to sum to one. */
+static void weights_aa(double *m, int in, int out) {
+    double scale = (double)in / out;
+    double support = scale >= 1.0 ? 2.0 * scale : 2.0;
+    double inv = scale >= 1.0 ? 1.0 / scale : 1.0;
+    for (int i = 0; i < out; i++) {
+        double center = scale * (i + 0.5);
+        long lo = (long)(center - support + 0.5);
+        long hi = (long)(center + support + 0.5);
+        lo = lo < 0 ? 0 : lo;
+        hi = hi > in ? in : hi;
+        double total = 0.0;
+        for (long j = lo; j < hi; j++) {
+            double w = cubic((j - center + 0.5) * inv, -0.5);
+            m[(size_t)i * in + j] = w;
+            total += w;
+        }
+        if (total != 0.0)
+            for (long j = lo; j < hi; j++) m[(size_t)i * in + j] /= total;
+    }
+}
+
+void nn_bicubic_weights(double *m, int in, int out, int antialias) {
+    /* m(out, in), zeroed by the caller: row i holds the weights of
+     * output i over the input */
+    UAD_ASSERT(in > 0 && out > 0);
+    if (antialias) weights_aa(m, in, out);
+    else weights_plain(m, in, out);
+}
+
+/* [lo[i], hi[i]): the non-zero span of row i of m(out, in). */
+static void weight_spans(int *lo, int *hi, const double *m, int in, int out) {
+    for (int i = 0; i < out; i++) {
+        const double *r = m + (size_t)i * in;
+        int a = 0, b = in;
+        while (a < in && r[a] == 0.0) a++;
+        while (b > a && r[b - 1] == 0.0) b--;
+        lo[i] = a;
+        hi[i] = b;
+    }
+}
+
+int nn_resize_bicubic_forward(float *out, const float *inp, int NC, int H,
+                              int W, int OH, int OW, int antialias) {
+    /* out(NC, OH, OW), inp(NC, H, W); separable: columns then rows, in
+     * double, each output over the few taps of its weight row. Returns
+     * -1 when its work buffers cannot be had. */
+    size_t n = (size_t)OH * H + (size_t)OW * W + (size_t)H * OW;
+    double *wy = calloc(n, sizeof(double));
+    int *span = malloc(sizeof(int) * 2 * ((size_t)OH + OW));
+    if (!wy || !span) {
+        free(wy);
+        free(span);
+        return -1;
+    }
+    double *wx = wy + (size_t)OH * H, *tmp = wx + (size_t)OW * W;
+    int *ylo = span, *yhi = ylo + OH, *xlo = yhi + OH, *xhi = xlo + OW;
+    nn_bicubic_weights(wy, H, OH, antialias);
+    nn_bicubic_weights(wx, W, OW, antialias);
+    weight_spans(ylo, yhi, wy, H, OH);
+    weight_spans(xlo, xhi, wx, W, OW);
+    for (int c = 0; c < NC; c++) {
+        const float *x = inp + (size_t)c * H * W;
+        /* tmp(H, OW) = x(H, W) @ wx(OW, W)^T */
+        for (int y = 0; y < H; y++)
+            for (int o = 0; o < OW; o++) {
+                double s = 0.0;
+                for (int j = xlo[o]; j < xhi[o]; j++)
+                    s += x[(size_t)y * W + j] * wx[(size_t)o * W + j];
+                tmp[(size_t)y * OW + o] = s;
+            }
+        /* out(OH, OW) = wy(OH, H) @ tmp(H, OW) */
+        float *yo = out + (size_t)c * OH * OW;
+        for (int o = 0; o < OH; o++)
+            for (int xo = 0; xo < OW; xo++) {
+                double s = 0.0;
+                for (int y = ylo[o]; y < yhi[o]; y++)
+                    s += wy[(size_t)o * H + y] * tmp[(size_t)y * OW + xo];
+                yo[(size_t)o * OW + xo] = (float)s;
+            }
+    }
+    free(span);
+    free(wy);
+    return 0;
+}
+
+/* ---- rows ---- */
+
+void nn_layernorm_rows_forward(float *out, const float *inp,
+                               const float *weight, const float *bias,
+                               int T, int C, float eps) {
+    /* out, inp (T, C); two-pass mean and variance per row, in parallel
+     * over rows (nn_layernorm_forward keeps the statistics for the
+     * backward and runs on one thread). out may alias inp. */
+    #pragma omp parallel for schedule(static) if (T > 32)
+    for (int t = 0; t < T; t++) {
+        const float *x = inp + (size_t)t * C;
+        float *y = out + (size_t)t * C;
+        float s = 0.0f, v = 0.0f;
+        for (int i = 0; i < C; i++) s += x[i];
+        float m = s / C;
+        for (int i = 0; i < C; i++) v += (x[i] - m) * (x[i] - m);
+        float r = 1.0f / sqrtf(v / C + eps);
+        for (int i = 0; i < C; i++)
+            y[i] = (x[i] - m) * r * weight[i] + bias[i];
+    }
+}
+
+void nn_bias_add_rows(float *x, const float *bias, int T, int C) {
+    /* x(T, C) += bias(C) per row */
+    #pragma omp parallel for schedule(static) if (T > 32)
+    for (int t = 0; t < T; t++) {
+        float *r = x + (size_t)t * C;
+        for (int i = 0; i < C; i++) r[i] += bias[i];
+    }
+}
+
+void nn_scaled_residual_rows(float *x, const float *y, const float *gamma,
+                             int T, int C) {
+    /* x(T, C) += y(T, C) * gamma(C) per row (layer scale), or += y when
+     * gamma is NULL */
+    #pragma omp parallel for schedule(static) if (T > 32)
+    for (int t = 0; t < T; t++) {
+        float *a = x + (size_t)t * C;
+        const float *b = y + (size_t)t * C;
+        if (gamma)
+            for (int i = 0; i < C; i++) a[i] += b[i] * gamma[i];
+        else
+            for (int i = 0; i < C; i++) a[i] += b[i];
+    }
+}
+
+/* erf(x) after Abramowitz and Stegun 7.1.26 (absolute error below
+ * 1.5e-7): 1 - (a1 t + ... + a5 t^5) e^(-x^2), t = 1 / (1 + p |x|),
+ * odd. glibc's erff per element was a tenth of a ViT-B forward. */
+static inline float erf_fast(float x) {
+    float ax = x < 0.0f ? -x : x;
+    float t = 1.0f / (1.0f + 0.3275911f * ax);
+    float y = 1.061405429f;
+    y = y * t - 1.453152027f;
+    y = y * t + 1.421413741f;
+    y = y * t - 0.284496736f;
+    y = y * t + 0.254829592f;
+    y = 1.0f - y * t * exp_neg(-ax * ax);
+    return x < 0.0f ? -y : y;
+}
+
+#ifdef NN_ATTN_AVX2
+/* erf_fast on 8 lanes */
+static inline __m256 erf8(__m256 x) {
+    const __m256 sign = _mm256_set1_ps(-0.0f), one = _mm256_set1_ps(1.0f);
+    __m256 ax = _mm256_andnot_ps(sign, x);
+    __m256 t = _mm256_div_ps(
+        one, _mm256_fmadd_ps(_mm256_set1_ps(0.3275911f), ax, one));
+    __m256 y = _mm256_set1_ps(1.061405429f);
+    y = _mm256_fmadd_ps(y, t, _mm256_set1_ps(-1.453152027f));
+    y = _mm256_fmadd_ps(y, t, _mm256_set1_ps(1.421413741f));
+    y = _mm256_fmadd_ps(y, t, _mm256_set1_ps(-0.284496736f));
+    y = _mm256_fmadd_ps(y, t, _mm256_set1_ps(0.254829592f));
+    __m256 e = exp_neg8(_mm256_mul_ps(_mm256_sub_ps(_mm256_setzero_ps(), ax),
+                                      ax));
+    y = _mm256_fnmadd_ps(_mm256_mul_ps(y, t), e, one);
+    return _mm256_xor_ps(y, _mm256_and_ps(sign, x)); /* odd */
+}
+#endif
+
+void nn_gelu_fast_forward(float *out, const float *inp, size_t n) {
+    /* out = x Phi(x) = 0.5 x (1 + erf(x / sqrt 2)); may alias. Chunks
+     * of 4096 over the threads, 8 lanes at a time where AVX2 is. */
+    long chunks = (long)((n + 4095) / 4096);
+    #pragma omp parallel for schedule(static) if (chunks > 16)
+    for (long c = 0; c < chunks; c++) {
+        int lo = 0, hi = (size_t)c * 4096 + 4096 > n ? (int)(n - (size_t)c * 4096)
+                                                     : 4096;
+        const float *x = inp + (size_t)c * 4096;
+        float *y = out + (size_t)c * 4096;
+#ifdef NN_ATTN_AVX2
+        for (; lo + 8 <= hi; lo += 8) {
+            __m256 v = _mm256_loadu_ps(x + lo);
+            __m256 e = erf8(_mm256_mul_ps(v, _mm256_set1_ps(0.70710678f)));
+            e = _mm256_add_ps(e, _mm256_set1_ps(1.0f));
+            _mm256_storeu_ps(y + lo, _mm256_mul_ps(
+                _mm256_mul_ps(_mm256_set1_ps(0.5f), v), e));
+        }
+#endif
+        for (int i = lo; i < hi; i++)
+            y[i] = 0.5f * x[i] * (1.0f + erf_fast(x[i] * 0.70710678f));
+    }
+}
+
+void nn_swiglu_forward(float *out, const float *inp, int T, int Hd) {
+    /* out(T, Hd) = silu(x1) * x2 with inp(T, 2 Hd) = [x1 | x2] */
+    #pragma omp parallel for schedule(static) if (T > 32)
+    for (int t = 0; t < T; t++) {
+        const float *a = inp + (size_t)t * 2 * Hd, *b = a + Hd;
+        float *o = out + (size_t)t * Hd;
+        for (int i = 0; i < Hd; i++) o[i] = a[i] / (1.0f + expf(-a[i])) * b[i];
+    }
+}

@@ -1,0 +1,289 @@
+/* vit.c - forward pass of the pretrained ViT backbones (DINOv2 with or
+ * without registers, CLIP vision tower), following the Hugging Face
+ * modules named in each comment. Shapes in PyTorch order; one image at a
+ * time, T tokens of C channels. */
+#include "internal.h"
+#include "nn.h"
+#include "vit.h"
+
+#include <math.h>
+#include <string.h>
+
+/* Work buffers of one forward, carved from one allocation. */
+typedef struct vit_work {
+    float *x, *xn, *qkv, *att, *mlp, *mlp2, *mha, *cols, *pos;
+    float *cos, *sin; /* RoPE tables (Np, D) */
+} vit_work;
+
+static int vit_mlp_width(const uad_vit *v) {
+    return v->act == VIT_SWIGLU ? 2 * v->info.mlp_hidden : v->info.mlp_hidden;
+}
+
+static float *work_alloc(vit_work *w, const uad_vit *v, int T, int Np) {
+    size_t C = (size_t)v->info.hidden, M = (size_t)vit_mlp_width(v);
+    size_t K = (size_t)3 * v->info.patch * v->info.patch;
+    size_t D = C / (size_t)v->info.heads;
+    size_t sizes[11] = {T * C, T * C, 3 * T * C, T * C, T * M,
+                        T * (size_t)v->info.mlp_hidden,
+                        nn_mha_scratch_floats(T, (int)C, v->info.heads),
+                        Np * K, Np * C, Np * D, Np * D};
+    float **slots[11] = {&w->x, &w->xn, &w->qkv, &w->att, &w->mlp,
+                         &w->mlp2, &w->mha, &w->cols, &w->pos, &w->cos,
+                         &w->sin};
+    size_t total = 0;
+    for (int i = 0; i < 11; i++) total += sizes[i];
+    float *base = uad_malloc(total * sizeof(float));
+    if (!base) return NULL;
+    size_t off = 0;
+    for (int i = 0; i < 11; i++) {
+        *slots[i] = base + off;
+        off += sizes[i];
+    }
+    return base;
+}
+
+/* Position embeddings of the patch grid gh x gw into pos(gh*gw, C). The
+ * HF rule (Dinov2Embeddings / CLIPVisionEmbeddings.interpolate_pos_
+ * encoding): the stored grid is used as is when the token count matches
+ * and the image is square; otherwise it is resized bicubically
+ * (Dinov2WithRegisters: antialiased) to gh x gw in float32. */
+static uad_status vit_pos(float *pos, const uad_vit *v, int gh, int gw,
+                          int H, int W) {
+    int C = v->info.hidden, G = v->pos_grid;
+    const float *src = v->pos + C; /* skip the CLS position */
+    if (gh * gw == G * G && H == W) {
+        memcpy(pos, src, sizeof(float) * (size_t)G * G * C);
+        return UAD_OK;
+    }
+    float *buf = uad_malloc(sizeof(float) * C * ((size_t)G * G + (size_t)gh * gw));
+    if (!buf) return UAD_ERR_NOMEM;
+    float *grid = buf, *res = buf + (size_t)C * G * G;
+    /* (G*G, C) -> (C, G, G), resize, (C, gh, gw) -> (gh*gw, C) */
+    for (int t = 0; t < G * G; t++)
+        for (int c = 0; c < C; c++) grid[(size_t)c * G * G + t] = src[(size_t)t * C + c];
+    if (nn_resize_bicubic_forward(res, grid, C, G, G, gh, gw,
+                                  v->pos_antialias) != 0) {
+        free(buf);
+        return uad_fail(UAD_ERR_NOMEM, "out of memory (position grid)");
+    }
+    for (int t = 0; t < gh * gw; t++)
+        for (int c = 0; c < C; c++) pos[(size_t)t * C + c] = res[(size_t)c * gh * gw + t];
+    free(buf);
+    return UAD_OK;
+}
+
+/* RoPE tables of the gh x gw grid (HF DINOv3ViTRopePositionEmbedding):
+ * patch centres y = 2 (i + 0.5) / gh - 1, x likewise in [-1, 1];
+ * frequencies f_j = theta^(-4j / D), j < D/4; the angles 2 pi y f_j then
+ * 2 pi x f_j fill D/2 columns, repeated twice to D. Computed in double
+ * (HF: float32). */
+static void vit_rope_tables(float *cos_t, float *sin_t, const uad_vit *v,
+                            int gh, int gw) {
+    int D = v->info.hidden / v->info.heads, q = D / 4;
+    for (int i = 0; i < gh; i++)
+        for (int j = 0; j < gw; j++) {
+            double y = 2.0 * (i + 0.5) / gh - 1.0, x = 2.0 * (j + 0.5) / gw - 1.0;
+            size_t row = ((size_t)i * gw + j) * D;
+            for (int k = 0; k < q; k++) {
+                double f = pow(v->rope_theta, -4.0 * k / D);
+                double ay = 2.0 * M_PI * y * f, ax = 2.0 * M_PI * x * f;
+                int cols[4] = {k, q + k, 2 * q + k, 3 * q + k};
+                double ang[4] = {ay, ax, ay, ax};
+                for (int m = 0; m < 4; m++) {
+                    cos_t[row + cols[m]] = (float)cos(ang[m]);
+                    sin_t[row + cols[m]] = (float)sin(ang[m]);
+                }
+            }
+        }
+}
+
+/* Embeddings (HF Dinov2Embeddings, Dinov2WithRegistersEmbeddings,
+ * DINOv3ViTEmbeddings, CLIPVisionEmbeddings + pre_layrnorm): x(T, C) =
+ * [CLS + pos0, registers, patches + pos]. Registers get no position
+ * embedding; DINOv3 has none at all (RoPE). */
+static uad_status vit_embed(vit_work *w, const uad_vit *v, const float *img,
+                            int H, int W) {
+    int C = v->info.hidden, p = v->info.patch, P = vit_prefix(v);
+    int gh = H / p, gw = W / p, Np = gh * gw;
+    float *x = w->x;
+
+    /* patch_embeddings.projection: conv k = p, stride p, as a matmul */
+    nn_patchify(w->cols, img, 3, H, W, p);
+    nn_linear_forward(x + (size_t)P * C, w->cols, v->patch_w, v->patch_b,
+                      Np, 3 * p * p, C);
+    if (v->rope) {
+        /* DINOv3: no position table; the rotary angles act inside the
+         * attention instead */
+        vit_rope_tables(w->cos, w->sin, v, gh, gw);
+        memcpy(x, v->cls, sizeof(float) * (size_t)C);
+    } else {
+        uad_status st = vit_pos(w->pos, v, gh, gw, H, W);
+        if (st != UAD_OK) return st;
+        nn_add_forward(x + (size_t)P * C, x + (size_t)P * C, w->pos,
+                       (size_t)Np * C);
+        for (int c = 0; c < C; c++) x[c] = v->cls[c] + v->pos[c];
+    }
+    if (v->info.registers)
+        memcpy(x + C, v->reg, sizeof(float) * (size_t)v->info.registers * C);
+    if (v->pre_w)
+        nn_layernorm_rows_forward(x, x, v->pre_w, v->pre_b, P + Np, C, v->eps);
+    return UAD_OK;
+}
+
+/* One pre-norm block (HF Dinov2Layer / CLIPEncoderLayer):
+ * x += ls1 * proj(attn(norm1(x))); x += ls2 * mlp(norm2(x)). */
+static void vit_block_forward(vit_work *w, const uad_vit *v,
+                              const vit_block *b, int T) {
+    int C = v->info.hidden, M = v->info.mlp_hidden;
+
+    nn_layernorm_rows_forward(w->xn, w->x, b->norm1_w, b->norm1_b, T, C,
+                              v->eps);
+    /* attention.attention.{query,key,value} fused: qkv(T, 3C) */
+    nn_linear_forward(w->qkv, w->xn, b->qkv_w, b->qkv_b, T, C, 3 * C);
+    if (v->rope)
+        nn_rope_forward(w->qkv, w->cos, w->sin, T, C, v->info.heads,
+                        vit_prefix(v));
+    nn_mha_forward(w->att, w->mha, w->qkv, T, C, v->info.heads);
+    /* attention.output.dense / self_attn.out_proj */
+    nn_linear_forward(w->xn, w->att, b->proj_w, b->proj_b, T, C, C);
+    nn_scaled_residual_rows(w->x, w->xn, b->ls1, T, C);
+
+    nn_layernorm_rows_forward(w->xn, w->x, b->norm2_w, b->norm2_b, T, C,
+                              v->eps);
+    const float *h = w->mlp;
+    nn_linear_forward(w->mlp, w->xn, b->fc1_w, b->fc1_b, T, C,
+                      vit_mlp_width(v));
+    if (v->act == VIT_SWIGLU) {
+        nn_swiglu_forward(w->mlp2, w->mlp, T, M);
+        h = w->mlp2;
+    } else if (v->act == VIT_QUICK_GELU) {
+        nn_quick_gelu_forward(w->mlp, w->mlp, (size_t)T * M);
+    } else {
+        nn_gelu_fast_forward(w->mlp, w->mlp, (size_t)T * M);
+    }
+    nn_linear_forward(w->xn, h, b->fc2_w, b->fc2_b, T, M, C);
+    nn_scaled_residual_rows(w->x, w->xn, b->ls2, T, C);
+}
+
+uad_status vit_forward(const uad_vit *v, float *const *hidden, float *last,
+                       const float *img, int H, int W) {
+    int C = v->info.hidden, p = v->info.patch, L = v->info.layers;
+    if (H < p || W < p)
+        return uad_fail(UAD_ERR_USAGE, "image %dx%d is smaller than one "
+                        "%dx%d patch", W, H, p, p);
+    int Np = (H / p) * (W / p), T = vit_prefix(v) + Np;
+    size_t TC = (size_t)T * C;
+
+    vit_work w;
+    float *base = work_alloc(&w, v, T, Np);
+    if (!base) return UAD_ERR_NOMEM;
+    uad_status st = vit_embed(&w, v, img, H, W);
+    if (st != UAD_OK) {
+        free(base);
+        return st;
+    }
+    if (hidden && hidden[0]) memcpy(hidden[0], w.x, TC * sizeof(float));
+    for (int l = 0; l < L; l++) {
+        vit_block_forward(&w, v, &v->blocks[l], T);
+        if (hidden && hidden[l + 1])
+            memcpy(hidden[l + 1], w.x, TC * sizeof(float));
+    }
+    if (last)
+        nn_layernorm_rows_forward(last, w.x, v->norm_w, v->norm_b, T, C,
+                                  v->eps);
+    free(base);
+    return UAD_OK;
+}
+
+/* Check the requested layers, then per image: forward keeping those
+ * layers' tokens, optional final norm, and the patch tokens transposed
+ * from (gh*gw, C) to the map (C, gh, gw). */
+uad_status uad_vit_features(const uad_vit *v, float *const *out,
+                            const int *layers, int n_layers, int layer_norm,
+                            const float *pixels, int N, int H, int W) {
+    int C = v->info.hidden, p = v->info.patch, L = v->info.layers;
+    if (n_layers < 1 || n_layers > L + 1 || N < 1)
+        return uad_fail(UAD_ERR_USAGE, "features: %d layers of %d images",
+                        n_layers, N);
+    for (int i = 0; i < n_layers; i++) {
+        if (layers[i] < 0 || layers[i] > L)
+            return uad_fail(UAD_ERR_USAGE, "features: layer %d is not in "
+                            "0..%d", layers[i], L);
+        for (int j = 0; j < i; j++)
+            if (layers[j] == layers[i])
+                return uad_fail(UAD_ERR_USAGE, "features: layer %d is "
+                                "asked twice", layers[i]);
+    }
+    if (H < p || W < p)
+        return uad_fail(UAD_ERR_USAGE, "features: image %dx%d is smaller "
+                        "than one %dx%d patch", W, H, p, p);
+    int Np = (H / p) * (W / p), P = vit_prefix(v), T = P + Np;
+    size_t TC = (size_t)T * C;
+
+    float **hid = uad_calloc((size_t)L + 1, sizeof(float *));
+    float *buf = uad_malloc(sizeof(float) * TC * (size_t)n_layers);
+    uad_status st = hid && buf ? UAD_OK : UAD_ERR_NOMEM;
+    for (int i = 0; st == UAD_OK && i < n_layers; i++)
+        hid[layers[i]] = buf + TC * i;
+    for (int n = 0; st == UAD_OK && n < N; n++) {
+        st = vit_forward(v, hid, NULL, pixels + (size_t)n * 3 * H * W, H, W);
+        for (int i = 0; st == UAD_OK && i < n_layers; i++) {
+            float *tok = hid[layers[i]];
+            if (layer_norm)
+                nn_layernorm_rows_forward(tok, tok, v->norm_w, v->norm_b, T,
+                                          C, v->eps);
+            float *map = out[i] + (size_t)n * C * Np;
+            for (int t = 0; t < Np; t++)
+                for (int c = 0; c < C; c++)
+                    map[(size_t)c * Np + t] = tok[(size_t)(P + t) * C + c];
+        }
+    }
+    free(buf);
+    free(hid);
+    return st;
+}
+
+void uad_vit_get_info(const uad_vit *v, uad_vit_info *info) {
+    *info = v->info;
+}
+
+/* HF CLIPImageProcessor / BitImageProcessor (DINOv2): resize so that the
+ * shorter side is S and the longer int(S * long / short), bicubic;
+ * centre-crop crop x crop at ((h - crop) / 2, (w - crop) / 2); then
+ * (x - mean) / std. DINOv3 (S = 0): resize to crop x crop (HF uses a
+ * bilinear filter there; we use the same bicubic one). HF resizes 8-bit
+ * pixels with PIL; we resize the float pixels with the same antialiased
+ * bicubic filter. A size > 0 resizes to size x size instead, without a
+ * crop. */
+uad_status uad_vit_preprocess(const uad_vit *v, float *out,
+                              const uad_image *img, int size) {
+    const uad_vit_info *in = &v->info;
+    int S = in->resize_short, K = in->crop, w = img->w, h = img->h;
+    if (img->c != 1 && img->c != 3)
+        return uad_fail(UAD_ERR_DATA, "preprocess: %d channels (1 or 3 "
+                        "expected)", img->c);
+    int rw = w <= h ? S : (int)((double)S * w / h);
+    int rh = w <= h ? (int)((double)S * h / w) : S;
+    if (S == 0) rw = rh = K; /* DINOv3: a plain resize, no crop */
+    if (size > 0) rw = rh = K = size;
+    if (rw < K || rh < K)
+        return uad_fail(UAD_ERR_DATA, "preprocess: %dx%d image is too thin "
+                        "to crop %dx%d", w, h, K, K);
+    float *r = uad_malloc(sizeof(float) * 3 * (size_t)rw * rh);
+    if (!r) return UAD_ERR_NOMEM;
+    if (nn_resize_bicubic_forward(r, img->data, img->c, h, w, rh, rw, 1)) {
+        free(r);
+        return uad_fail(UAD_ERR_NOMEM, "out of memory (resize)");
+    }
+    int top = (rh - K) / 2, left = (rw - K) / 2;
+    for (int c = 0; c < 3; c++) {
+        const float *src = r + (size_t)(img->c == 3 ? c : 0) * rh * rw;
+        for (int y = 0; y < K; y++)
+            for (int x = 0; x < K; x++)
+                out[((size_t)c * K + y) * K + x] =
+                    (src[(size_t)(top + y) * rw + left + x] - in->mean[c]) /
+                    in->std[c];
+    }
+    free(r);
+    return UAD_OK;
+}
