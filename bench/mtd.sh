@@ -13,6 +13,8 @@ out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 res=bench/results/mtd.md
 settings=("zero 1 0" "zero 2 0" "zero 4 0" "few 1 1" "few 2 1" "few 2 2" "few 4 1")
+# SETTINGS="zero 2 0;few 2 1" runs a subset (the file says which ran).
+if [ -n "${SETTINGS:-}" ]; then IFS=';' read -r -a settings <<<"$SETTINGS"; fi
 {
   echo "# MTD benchmark"
   echo
@@ -36,6 +38,7 @@ for s in "${settings[@]}"; do
     echo "wall time $secs, peak memory $((kb / 1024)) MB"
     echo
   } >> "$res.tmp"
+  cp "$res.tmp" "$res" # the settings finished so far
 done
 mv "$res.tmp" "$res"
 echo "bench: wrote $res" >&2
