@@ -307,6 +307,12 @@ static uad_status knn_one(run_preds *out, size_t i, knn_fx *f,
         return uad_fail(UAD_ERR_NOMEM, "out of memory (kNN maps)");
     }
     nn_resize_bilinear_forward(out->det[i], dist, 1, R, R, H, W);
+    /* Distances scaled so that tau lands on 0.5, as S_d's threshold does:
+     * a monotonic map (the metrics only see the ranking) that puts the
+     * maps on the heat-map scale of the figures. */
+    float scale = h->tau > 0 && h->tau < FLT_MAX ? 0.5f / h->tau : 1.0f;
+    for (size_t k = 0; k < N; k++) out->det[i][k] *= scale;
+    float thr = h->tau > 0 && h->tau < FLT_MAX ? 0.5f : h->tau;
     for (size_t k = 0; k < P; k++)
         gcls[k] = dist[k] >= h->tau ? (uint8_t)nearest_class(h, feat + k * D,
                                                              D) : 0;
@@ -317,8 +323,8 @@ static uad_status knn_one(run_preds *out, size_t i, knn_fx *f,
             /* Pixel class: the grid's class where the upsampled distance
              * reaches tau (nearest grid cell, PyTorch's nearest grid). */
             int gy = (int)((double)y * R / H), gx = (int)((double)x * R / W);
-            uint8_t c = out->det[i][k] >= h->tau ? gcls[gy * R + gx] : 0;
-            if (out->det[i][k] >= h->tau && !c)
+            uint8_t c = out->det[i][k] >= thr ? gcls[gy * R + gx] : 0;
+            if (out->det[i][k] >= thr && !c)
                 c = (uint8_t)nearest_class(h, feat + (size_t)(gy * R + gx) * D,
                                            D);
             out->cls[i][k] = c;
