@@ -80,6 +80,7 @@ static uad_status fx_run(knn_fx *f, float *out, const uad_image *img) {
 typedef struct {
     float *f;      /* (B, D) standardised features */
     float *sq;     /* (B) squared norms            */
+    int *src;      /* (B) normal image of each row */
     size_t B;
 } knn_bank;
 
@@ -108,6 +109,9 @@ static uad_status bank_build(knn_bank *bk, knn_fx *f, const run_support *rs,
     uad_rng rng;
     uad_rng_seed(&rng, seed ^ 0x6b6e6eull);
     bk->B = all < KNN_BANK_MAX ? all : KNN_BANK_MAX;
+    bk->src = uad_malloc((all ? all : 1) * sizeof *bk->src);
+    if (!bk->src) st = UAD_ERR_NOMEM;
+    for (size_t i = 0; st == UAD_OK && i < all; i++) bk->src[i] = (int)(i / P);
     for (size_t i = 0; st == UAD_OK && i < bk->B && bk->B < all; i++) {
         size_t j = i + (size_t)uad_rng_below(&rng, all - i);
         for (size_t d = 0; d < D; d++) {
@@ -115,6 +119,9 @@ static uad_status bank_build(knn_bank *bk, knn_fx *f, const run_support *rs,
             raw[i * D + d] = raw[j * D + d];
             raw[j * D + d] = t;
         }
+        int t = bk->src[i];
+        bk->src[i] = bk->src[j];
+        bk->src[j] = t;
     }
     bk->f = raw;
     bk->sq = uad_malloc(bk->B * sizeof *bk->sq);
@@ -134,13 +141,16 @@ static uad_status bank_build(knn_bank *bk, knn_fx *f, const run_support *rs,
 static void bank_free(knn_bank *bk) {
     free(bk->f);
     free(bk->sq);
+    free(bk->src);
     memset(bk, 0, sizeof *bk);
 }
 
 /* dist(P): distance of each patch feature (P, D) to its nearest bank
- * entry, via |a|^2 + |b|^2 - 2 a.b in bank chunks (scratch: P * 2048). */
-static void bank_query(float *dist, const knn_bank *bk, const float *feat,
-                       size_t P, int D, float *scratch) {
+ * entry, via |a|^2 + |b|^2 - 2 a.b in bank chunks (scratch: P * 2048).
+ * Rows taken from normal image `skip` are left out (-1: none). */
+static void bank_query_skip(float *dist, const knn_bank *bk,
+                            const float *feat, size_t P, int D,
+                            float *scratch, int skip) {
     const size_t CH = 2048;
     for (size_t i = 0; i < P; i++) dist[i] = FLT_MAX;
     for (size_t b0 = 0; b0 < bk->B; b0 += CH) {
@@ -151,6 +161,7 @@ static void bank_query(float *dist, const knn_bank *bk, const float *feat,
             float best = dist[i];
             for (size_t j = 0; j < nb; j++) {
                 float v = bk->sq[b0 + j] - 2 * row[j];
+                if (bk->src[b0 + j] == skip) continue;
                 best = v < best ? v : best;
             }
             dist[i] = best;
@@ -162,6 +173,41 @@ static void bank_query(float *dist, const knn_bank *bk, const float *feat,
         double v = q + dist[i];
         dist[i] = (float)sqrt(v > 0 ? v : 0);
     }
+}
+
+static void bank_query(float *dist, const knn_bank *bk, const float *feat,
+                       size_t P, int D, float *scratch) {
+    bank_query_skip(dist, bk, feat, P, D, scratch, -1);
+}
+
+/* Largest distance of a normal patch the bank has not seen: each normal
+ * image against the bank without its own patches, or, with one normal,
+ * its mirror image (flipped both ways) against the bank. A threshold at
+ * or above it leaves unseen normal texture unflagged; the synthetic
+ * samples alone cannot tell, since their backgrounds are bank images. */
+static float unseen_normal_max(knn_fx *f, const knn_bank *bk,
+                               const run_support *rs, float *feat,
+                               float *dist, float *scratch) {
+    size_t P = (size_t)f->R * f->R;
+    float mx = 0;
+    for (size_t i = 0; i < rs->n_normals; i++) {
+        const uad_image *x = &rs->normals[i];
+        uad_image flip = {0};
+        if (rs->n_normals == 1) {
+            if (uad_image_alloc(&flip, x->w, x->h, x->c) != UAD_OK) break;
+            size_t n = (size_t)x->w * x->h;
+            for (int c = 0; c < x->c; c++)
+                for (size_t k = 0; k < n; k++)
+                    flip.data[c * n + k] = x->data[c * n + (n - 1 - k)];
+        }
+        uad_status st = fx_run(f, feat, rs->n_normals == 1 ? &flip : x);
+        uad_image_free(&flip);
+        if (st != UAD_OK) break;
+        bank_query_skip(dist, bk, feat, P, f->D, scratch,
+                        rs->n_normals == 1 ? -1 : (int)i);
+        for (size_t k = 0; k < P; k++) mx = dist[k] > mx ? dist[k] : mx;
+    }
+    return mx;
 }
 
 /* ---- threshold and prototypes from the generated samples ----------- */
@@ -214,7 +260,8 @@ static float best_tau(dl *v, size_t n) {
 /* Patches of every synthetic sample: distances (for tau) and features of
  * the anomalous ones (for the prototypes). */
 static uad_status head_fit(knn_head *h, knn_fx *f, const knn_bank *bk,
-                           const uad_synth_list *syn, int Y, float *scratch) {
+                           const uad_synth_list *syn, const run_support *rs,
+                           int Y, float *scratch) {
     int R = f->R, D = f->D, S = f->m->size;
     size_t P = (size_t)R * R;
     h->Y = Y;
@@ -248,6 +295,10 @@ static uad_status head_fit(knn_head *h, knn_fx *f, const knn_bank *bk,
         for (int d = 0; d < D; d++) pr[d] *= inv;
     }
     h->tau = nv ? best_tau(v, nv) : FLT_MAX;
+    float floor_tau = unseen_normal_max(f, bk, rs, feat, dist, scratch);
+    UAD_DEBUG("kNN threshold: %g from the synthetic samples, %g from "
+              "unseen normal patches", h->tau, floor_tau);
+    if (floor_tau > h->tau && floor_tau < FLT_MAX) h->tau = floor_tau;
     free(feat);
     free(dist);
     free(v);
@@ -356,7 +407,7 @@ uad_status run_knn(run_preds *out, const run_support *rs,
     if (st == UAD_OK && (!scratch || !feat || !dist)) st = UAD_ERR_NOMEM;
     if (st == UAD_OK) st = bank_build(&bk, &f, rs, p->seed);
     if (st == UAD_OK)
-        st = head_fit(&h, &f, &bk, syn, pri->n_categories, scratch);
+        st = head_fit(&h, &f, &bk, syn, rs, pri->n_categories, scratch);
     out->seconds_train = run_now() - t0;
     t0 = run_now();
     for (size_t i = 0; st == UAD_OK && i < sup->n_eval; i++) {
