@@ -12,6 +12,7 @@ data=../shared/datasets/mtd
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 res=bench/results/mtd.md
+mkdir -p bench/results
 settings=("zero 1 0" "zero 2 0" "zero 4 0" "few 1 1" "few 2 1" "few 2 2" "few 4 1")
 # SETTINGS="zero 2 0;few 2 1" runs a subset (the file says which ran).
 if [ -n "${SETTINGS:-}" ]; then IFS=';' read -r -a settings <<<"$SETTINGS"; fi
