@@ -127,6 +127,7 @@ int cli_common_opt(cli_common *c, int opt, const char *arg,
 typedef struct {
     char stage[64];
     struct timespec start;
+    int last_tenth;
 } progress_state;
 
 static double elapsed(const struct timespec *t0) {
@@ -149,6 +150,16 @@ static void draw_progress(const char *stage, size_t done, size_t total,
         snprintf(ps->stage, sizeof ps->stage, "%s", stage);
         clock_gettime(CLOCK_MONOTONIC, &ps->start);
     }
+    /* Into a file or pipe, one line per tenth of the work (and the
+     * first and last), not one per update. */
+    int tty = isatty(2);
+    if (!tty && done != 0 && done < total) {
+        int tenth = total ? (int)(10 * done / total) : 10;
+        if (tenth == ps->last_tenth) return;
+        ps->last_tenth = tenth;
+    } else if (done == 0) {
+        ps->last_tenth = 0;
+    }
     double t = elapsed(&ps->start);
     double frac = total ? (double)done / (double)total : 1.0;
     int fill = (int)(frac * 24 + 0.5);
@@ -156,7 +167,6 @@ static void draw_progress(const char *stage, size_t done, size_t total,
     for (int i = 0; i < 24; i++) bar[i] = i < fill ? '#' : '.';
     bar[24] = 0;
     double eta = done ? t * (double)(total - done) / (double)done : 0;
-    int tty = isatty(2);
     fprintf(stderr, "%s%-16s [%s] %zu/%zu %5.1fs ETA %5.1fs%s",
             tty ? "\r" : "", stage, bar, done, total, t, eta,
             (done >= total || !tty) ? "\n" : "");

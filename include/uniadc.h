@@ -469,6 +469,8 @@ typedef struct uad_eval_params {
     int top_k;             /* image score without a given one: mean of
                               the map's top_k values, default 100      */
     uad_image_params image;
+    int quiet_masks;       /* 1: no grouped warning about mask values
+                              (for callers that checked the dataset)  */
 } uad_eval_params;
 uad_eval_params uad_eval_default_params(void);
 

@@ -338,6 +338,7 @@ static uad_status finish(uad_eval_result **out, uad_eval_result *r,
                          eval_item *it, size_t n, const uad_dataset *ds,
                          const uad_priors *pri, uad_status st,
                          uad_warn_group *wg) {
+    if (r->params.quiet_masks) memset(wg, 0, sizeof *wg);
     uad_warn_group_flush(wg, "masks have more than two distinct values or "
                          "are JPEGs; every non-zero pixel counts as "
                          "anomalous");

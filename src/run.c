@@ -282,6 +282,7 @@ uad_status uad_run(const uad_run_params *p) {
     uad_eval_params ep = uad_eval_default_params();
     ep.protocol = p->protocol;
     ep.image = p->image;
+    ep.quiet_masks = 1; /* uad_dataset_check has warned about them once */
     st = load_inputs(&s, &rst, p);
     if (st == UAD_OK) st = synthesize(&s.syn, &rst, &s.rs, s.pri, &s.sup, p);
     if (st == UAD_OK && (p->methods & UAD_METHOD_UNIFIED)) {
