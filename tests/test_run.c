@@ -125,6 +125,8 @@ int main(void) {
     CHECK_STR_CONTAINS(md, "| uniadc kNN baseline |");
     CHECK_STR_CONTAINS(md, "Image-level confusion");
     CHECK_STR_CONTAINS(md, "peak memory");
+    CHECK_STR_CONTAINS(md, "The unified discriminator beats the kNN "
+                           "baseline on:");
     free(md);
     /* The raw maps, scored by `uniadc eval`, give the report's metrics. */
     const char *cli = getenv("UAD_CLI");
@@ -142,6 +144,15 @@ int main(void) {
         free(a);
         free(b);
     }
+    /* --kn all: every normal training image (kNN only, to stay quick). */
+    uad_run_params pa = tiny_params(root, tu_fmt("%s/all", o1));
+    pa.protocol.kn = UAD_KN_ALL;
+    pa.methods = UAD_METHOD_KNN;
+    pa.raw = 0;
+    CHECK(uad_run(&pa) == UAD_OK);
+    char *ra = slurp(tu_fmt("%s/all/report.md", o1));
+    CHECK_STR_CONTAINS(ra, "zero-shot Kn=all");
+    free(ra);
     /* A run without a setting or with a missing dataset fails cleanly. */
     uad_run_params bad = tiny_params("/nonexistent", tu_fmt("%s/x", o1));
     CHECK(uad_run(&bad) == UAD_ERR_IO);
