@@ -33,6 +33,11 @@ typedef struct cli_common {
  * value (message printed). `usage` is printed for -h (then exit 0). */
 int cli_common_opt(cli_common *c, int opt, const char *arg,
                    const char *usage);
+/* The next option of a subcommand's command line: handles the common
+ * options, a missing value and an unknown option (usage printed). Returns
+ * the command's own option, 0 at the end, or minus the exit code. */
+int cli_next_opt(int argc, char **argv, const struct option *opts,
+                 cli_common *c, const char *cmd, const char *usage);
 /* Apply verbosity to the library's log and progress callbacks. */
 void cli_common_apply(const cli_common *c);
 /* Print "uniadc CMD: msg" and usage to stderr; returns CLI_EXIT_USAGE. */

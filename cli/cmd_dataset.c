@@ -122,11 +122,7 @@ int cmd_dataset(int argc, char **argv) {
     const char *priors_path = NULL, *setting = NULL, *kn = NULL, *ka = NULL;
     uad_image_params ip = uad_image_default_params();
     int opt;
-    opterr = 0;
-    while ((opt = getopt_long(argc, argv, ":qvh", opts, NULL)) != -1) {
-        int r = cli_common_opt(&com, opt, optarg, k_usage);
-        if (r < 0) return CLI_EXIT_USAGE;
-        if (r > 0) continue;
+    while ((opt = cli_next_opt(argc, argv, opts, &com, "dataset", k_usage)) > 0) {
         switch (opt) {
         case 'p': priors_path = optarg; break;
         case 's': setting = optarg; break;
@@ -140,14 +136,9 @@ int cmd_dataset(int argc, char **argv) {
             ip.max_pixels = (size_t)v;
             break;
         }
-        case ':':
-            return cli_usage_error("dataset", k_usage, "option '%s' needs a "
-                                   "value", argv[optind - 1]);
-        default:
-            return cli_usage_error("dataset", k_usage, "unknown option '%s'",
-                                   argv[optind - 1]);
         }
     }
+    if (opt < 0) return -opt;
     if (optind != argc - 1)
         return cli_usage_error("dataset", k_usage, "expected one DIR");
     uad_protocol proto;

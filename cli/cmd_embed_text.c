@@ -113,23 +113,14 @@ int cmd_embed_text(int argc, char **argv) {
     cli_common com = {0, 1};
     const char *spec = NULL, *pri_path = NULL, *out = NULL;
     int opt;
-    opterr = 0;
-    while ((opt = getopt_long(argc, argv, ":qvh", opts, NULL)) != -1) {
-        int r = cli_common_opt(&com, opt, optarg, k_usage);
-        if (r < 0) return CLI_EXIT_USAGE;
-        if (r > 0) continue;
+    while ((opt = cli_next_opt(argc, argv, opts, &com, "embed-text", k_usage)) > 0) {
         switch (opt) {
         case 't': spec = optarg; break;
         case 'p': pri_path = optarg; break;
         case 'o': out = optarg; break;
-        case ':':
-            return cli_usage_error("embed-text", k_usage, "option '%s' needs "
-                                   "a value", argv[optind - 1]);
-        default:
-            return cli_usage_error("embed-text", k_usage, "unknown option "
-                                   "'%s'", argv[optind - 1]);
         }
     }
+    if (opt < 0) return -opt;
     if (!spec || !out)
         return cli_usage_error("embed-text", k_usage,
                                "--text and --out are required");

@@ -37,11 +37,7 @@ int cmd_eval(int argc, char **argv) {
     const char *setting = NULL, *kn = NULL, *ka = NULL, *json = NULL;
     uad_eval_params ep = uad_eval_default_params();
     int opt;
-    opterr = 0;
-    while ((opt = getopt_long(argc, argv, ":qvh", opts, NULL)) != -1) {
-        int r = cli_common_opt(&com, opt, optarg, k_usage);
-        if (r < 0) return CLI_EXIT_USAGE;
-        if (r > 0) continue;
+    while ((opt = cli_next_opt(argc, argv, opts, &com, "eval", k_usage)) > 0) {
         switch (opt) {
         case 'd': data = optarg; break;
         case 'M': maps = optarg; break;
@@ -58,14 +54,9 @@ int cmd_eval(int argc, char **argv) {
             ep.image.max_pixels = (size_t)v;
             break;
         }
-        case ':':
-            return cli_usage_error("eval", k_usage, "option '%s' needs a "
-                                   "value", argv[optind - 1]);
-        default:
-            return cli_usage_error("eval", k_usage, "unknown option '%s'",
-                                   argv[optind - 1]);
         }
     }
+    if (opt < 0) return -opt;
     if (optind != argc)
         return cli_usage_error("eval", k_usage, "unexpected argument '%s'",
                                argv[optind]);

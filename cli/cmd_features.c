@@ -131,11 +131,7 @@ int cmd_features(int argc, char **argv) {
     cli_common com = {0, 1};
     const char *spec = NULL, *lay = NULL, *pv = NULL, *out = NULL;
     int norm = 1, size = 0, opt;
-    opterr = 0;
-    while ((opt = getopt_long(argc, argv, ":qvh", opts, NULL)) != -1) {
-        int r = cli_common_opt(&com, opt, optarg, k_usage);
-        if (r < 0) return CLI_EXIT_USAGE;
-        if (r > 0) continue;
+    while ((opt = cli_next_opt(argc, argv, opts, &com, "features", k_usage)) > 0) {
         switch (opt) {
         case 'b': spec = optarg; break;
         case 'l': lay = optarg; break;
@@ -150,14 +146,9 @@ int cmd_features(int argc, char **argv) {
             size = (int)v;
             break;
         }
-        case ':':
-            return cli_usage_error("features", k_usage, "option '%s' needs "
-                                   "a value", argv[optind - 1]);
-        default:
-            return cli_usage_error("features", k_usage, "unknown option "
-                                   "'%s'", argv[optind - 1]);
         }
     }
+    if (opt < 0) return -opt;
     int n_img = argc - optind;
     if (!spec || !out)
         return cli_usage_error("features", k_usage, "--backbone and --out "

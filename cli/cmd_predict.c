@@ -151,11 +151,7 @@ static int parse_args(predict_opts *o, cli_common *com, int argc,
         {"tau", required_argument, 0, 't'},
         CLI_COMMON_OPTIONS, {0, 0, 0, 0}};
     int opt;
-    opterr = 0;
-    while ((opt = getopt_long(argc, argv, ":qvh", opts, NULL)) != -1) {
-        int r = cli_common_opt(com, opt, optarg, k_usage);
-        if (r < 0) return CLI_EXIT_USAGE;
-        if (r > 0) continue;
+    while ((opt = cli_next_opt(argc, argv, opts, com, "predict", k_usage)) > 0) {
         char *end;
         switch (opt) {
         case 'm': o->model = optarg; break;
@@ -168,14 +164,9 @@ static int parse_args(predict_opts *o, cli_common *com, int argc,
                 return cli_usage_error("predict", k_usage, "--tau wants a "
                                        "number in (0, 1), got '%s'", optarg);
             break;
-        case ':':
-            return cli_usage_error("predict", k_usage, "option '%s' needs a "
-                                   "value", argv[optind - 1]);
-        default:
-            return cli_usage_error("predict", k_usage, "unknown option '%s'",
-                                   argv[optind - 1]);
         }
     }
+    if (opt < 0) return -opt;
     if (!o->model)
         return cli_usage_error("predict", k_usage, "--model is required");
     if (!o->dir == (optind == argc))

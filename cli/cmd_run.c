@@ -47,11 +47,7 @@ static int parse(uad_run_params *p, cli_common *com, int argc, char **argv) {
         {"raw", 0, 0, O_RAW}, CLI_COMMON_OPTIONS, {0, 0, 0, 0}};
     const char *set = NULL, *kn = NULL, *ka = NULL;
     int opt, rc = 0;
-    opterr = 0;
-    while (!rc && (opt = getopt_long(argc, argv, ":qvh", opts, NULL)) != -1) {
-        int r = cli_common_opt(com, opt, optarg, k_usage);
-        if (r < 0) return CLI_EXIT_USAGE;
-        if (r > 0) continue;
+    while (!rc && (opt = cli_next_opt(argc, argv, opts, com, "run", k_usage)) > 0) {
         switch (opt) {
         case O_DATA: p->data_dir = optarg; break;
         case O_PRIORS: p->priors_path = optarg; break;
@@ -86,14 +82,9 @@ static int parse(uad_run_params *p, cli_common *com, int argc, char **argv) {
         case O_AUG: p->train.augment = 1; break;
         case O_BF16: p->train.bf16 = 1; break;
         case O_RAW: p->raw = 1; break;
-        case ':':
-            return cli_usage_error("run", k_usage, "option '%s' needs a value",
-                                   argv[optind - 1]);
-        default:
-            return cli_usage_error("run", k_usage, "unknown option '%s'",
-                                   argv[optind - 1]);
         }
     }
+    if (opt < 0) return -opt;
     if (rc) return rc;
     if (optind != argc)
         return cli_usage_error("run", k_usage, "unexpected argument '%s'",

@@ -68,11 +68,7 @@ static int parse_args(synth_opts *o, cli_common *com, int argc,
         {"threads", required_argument, 0, 't'},
         CLI_COMMON_OPTIONS, {0, 0, 0, 0}};
     int opt, rc = 0;
-    opterr = 0;
-    while (!rc && (opt = getopt_long(argc, argv, ":qvh", opts, NULL)) != -1) {
-        int r = cli_common_opt(com, opt, optarg, k_usage);
-        if (r < 0) return CLI_EXIT_USAGE;
-        if (r > 0) continue;
+    while (!rc && (opt = cli_next_opt(argc, argv, opts, com, "synth", k_usage)) > 0) {
         switch (opt) {
         case 'd': o->data = optarg; break;
         case 'p': o->priors = optarg; break;
@@ -84,14 +80,9 @@ static int parse_args(synth_opts *o, cli_common *com, int argc,
         case 'b': rc = parse_num(&o->candidates, optarg, "--candidates"); break;
         case 'z': rc = parse_num(&o->size, optarg, "--size"); break;
         case 't': rc = parse_num(&o->threads, optarg, "--threads"); break;
-        case ':':
-            return cli_usage_error("synth", k_usage, "option '%s' needs a "
-                                   "value", argv[optind - 1]);
-        default:
-            return cli_usage_error("synth", k_usage, "unknown option '%s'",
-                                   argv[optind - 1]);
         }
     }
+    if (opt < 0) return -opt;
     if (rc) return rc;
     if (optind != argc)
         return cli_usage_error("synth", k_usage, "unexpected argument '%s'",

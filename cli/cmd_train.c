@@ -293,20 +293,14 @@ static int parse_args(train_opts *o, cli_common *com, int argc,
         {"temp-lr", required_argument, 0, 'L'},
         CLI_COMMON_OPTIONS, {0, 0, 0, 0}};
     int opt;
-    opterr = 0;
-    while ((opt = getopt_long(argc, argv, ":qvh", opts, NULL)) != -1) {
-        int r = cli_common_opt(com, opt, optarg, k_usage);
-        if (r < 0) return CLI_EXIT_USAGE;
-        if (r > 0) continue;
-        if (opt == ':')
-            return cli_usage_error("train", k_usage, "option '%s' needs a "
-                                   "value", argv[optind - 1]);
-        r = parse_opt(o, opt, optarg);
+    while ((opt = cli_next_opt(argc, argv, opts, com, "train", k_usage)) > 0) {
+        int r = parse_opt(o, opt, optarg);
         if (r < 0)
             return cli_usage_error("train", k_usage, "unknown option '%s'",
                                    argv[optind - 1]);
         if (r) return r;
     }
+    if (opt < 0) return -opt;
     if (optind != argc)
         return cli_usage_error("train", k_usage, "unexpected argument '%s'",
                                argv[optind]);

@@ -123,6 +123,25 @@ int cli_common_opt(cli_common *c, int opt, const char *arg,
     return 0;
 }
 
+int cli_next_opt(int argc, char **argv, const struct option *opts,
+                 cli_common *c, const char *cmd, const char *usage) {
+    int opt;
+    opterr = 0;
+    while ((opt = getopt_long(argc, argv, ":qvh", opts, NULL)) != -1) {
+        int r = cli_common_opt(c, opt, optarg, usage);
+        if (r < 0) return -CLI_EXIT_USAGE;
+        if (r > 0) continue;
+        if (opt == ':')
+            return -cli_usage_error(cmd, usage, "option '%s' needs a value",
+                                    argv[optind - 1]);
+        if (opt == '?')
+            return -cli_usage_error(cmd, usage, "unknown option '%s'",
+                                    argv[optind - 1]);
+        return opt;
+    }
+    return 0;
+}
+
 /* Progress bar on stderr: stage, bar, count, rate and ETA. */
 typedef struct {
     char stage[64];
