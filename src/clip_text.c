@@ -58,16 +58,10 @@ static int cfg_int(const cJSON *obj, const char *key, int *v, int lo,
 }
 
 static uad_status clip_config(uad_clip_text *m, const char *path) {
-    char *buf = NULL;
-    size_t len = 0;
-    uad_status st = uad_read_file(path, &buf, &len);
+    void *json;
+    uad_status st = uad_json_load_object(&json, path, "not a JSON object");
     if (st != UAD_OK) return st;
-    cJSON *root = cJSON_ParseWithLength(buf, len);
-    free(buf);
-    if (!cJSON_IsObject(root)) {
-        cJSON_Delete(root);
-        return uad_fail(UAD_ERR_FORMAT, "%s: not a JSON object", path);
-    }
+    cJSON *root = json;
     /* CLIPModel nests the text settings in text_config; a
      * CLIPTextModelWithProjection config holds them at the top. The
      * defaults are those of transformers' CLIPTextConfig. */

@@ -161,17 +161,11 @@ void uad_clip_tokenizer_free(uad_clip_tokenizer *t) {
 }
 
 static uad_status clip_load_vocab(uad_clip_tokenizer *t, const char *path) {
-    char *buf = NULL;
-    size_t len = 0;
-    uad_status st = uad_read_file(path, &buf, &len);
+    void *json;
+    uad_status st = uad_json_load_object(&json, path,
+                                         "not a JSON object of token ids");
     if (st != UAD_OK) return st;
-    cJSON *root = cJSON_ParseWithLength(buf, len);
-    free(buf);
-    if (!cJSON_IsObject(root)) {
-        cJSON_Delete(root);
-        return uad_fail(UAD_ERR_FORMAT, "%s: not a JSON object of token "
-                        "ids", path);
-    }
+    cJSON *root = json;
     st = strmap_init(&t->vocab, (size_t)cJSON_GetArraySize(root));
     for (cJSON *e = root->child; st == UAD_OK && e; e = e->next) {
         double v = cJSON_IsNumber(e) ? e->valuedouble : -1.0;

@@ -659,6 +659,23 @@ static cJSON *json_report(const uad_eval_result *r) {
     return root;
 }
 
+uad_status uad_json_load_object(void **json, const char *path,
+                                const char *what) {
+    *json = NULL;
+    char *buf = NULL;
+    size_t len = 0;
+    uad_status st = uad_read_file(path, &buf, &len);
+    if (st != UAD_OK) return st;
+    cJSON *root = cJSON_ParseWithLength(buf, len);
+    free(buf);
+    if (!cJSON_IsObject(root)) {
+        cJSON_Delete(root);
+        return uad_fail(UAD_ERR_FORMAT, "%s: %s", path, what);
+    }
+    *json = root;
+    return UAD_OK;
+}
+
 uad_status uad_json_save(const char *path, void *json) {
     char *text = json ? cJSON_Print((cJSON *)json) : NULL;
     cJSON_Delete((cJSON *)json);

@@ -89,6 +89,12 @@ uad_status uad_rename_into(const char *tmp, const char *path);
  * to path atomically, then delete the tree (also on failure). */
 uad_status uad_json_save(const char *path, void *json);
 
+/* Read and parse a file holding one JSON object; *json is a cJSON tree
+ * (void * keeps cJSON out of this header) the caller frees with
+ * cJSON_Delete. Fails with UAD_ERR_FORMAT "<path>: <what>" otherwise. */
+uad_status uad_json_load_object(void **json, const char *path,
+                                const char *what);
+
 /* mkdir -p; fails with UAD_ERR_IO naming the directory. */
 uad_status uad_mkdirs(const char *dir);
 /* Join two path parts with '/'; caller frees. */

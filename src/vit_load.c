@@ -605,16 +605,10 @@ static uad_status vit_read_config(uad_vit *v, const char *dir,
                                   vit_opts *o) {
     char path[4096];
     snprintf(path, sizeof path, "%s/config.json", dir);
-    char *buf;
-    size_t len;
-    uad_status st = uad_read_file(path, &buf, &len);
+    void *json;
+    uad_status st = uad_json_load_object(&json, path, "not a JSON object");
     if (st != UAD_OK) return st;
-    cJSON *root = cJSON_ParseWithLength(buf, len);
-    free(buf);
-    if (!root || !cJSON_IsObject(root)) {
-        cJSON_Delete(root);
-        return uad_fail(UAD_ERR_FORMAT, "%s: not a JSON object", path);
-    }
+    cJSON *root = json;
     vit_cfg c = {root, path};
     *o = (vit_opts){7, 1, 1, 0};
     st = v->info.kind == UAD_VIT_CLIP     ? cfg_clip(v, &c)

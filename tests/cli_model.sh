@@ -8,17 +8,7 @@ set -u
 bin=$1
 src=$2
 data=$src/tests/data/model
-pass=0
-fail=0
-ok() { pass=$((pass + 1)); }
-bad() { fail=$((fail + 1)); echo "FAIL: $*" >&2; }
-expect_rc() { # expected-rc description command...
-  local want=$1 what=$2
-  shift 2
-  "$@" >/dev/null 2>&1
-  local rc=$?
-  if [ "$rc" -eq "$want" ]; then ok; else bad "$what: exit $rc, want $want"; fi
-}
+. "$(dirname "$0")/lib.sh"
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 small=(--size 64 --width 8 --epochs 4 --batch 4 --threads 1)
@@ -88,5 +78,4 @@ expect_rc 4 "truncated model" "$bin" predict --model "$tmp/cut.st" \
   | grep -q "cut.st" && ok || bad "error names the file"
 expect_rc 3 "missing model" "$bin" predict --model "$tmp/none.st" x.png
 
-echo "cli_model: $pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+finish cli_model
