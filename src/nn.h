@@ -67,6 +67,28 @@ void nn_linear_backward(float *dinp, float *dweight, float *dbias,
                         const float *dout, const float *inp,
                         const float *weight, int T, int C, int OC);
 
+/* ---- linear layers with constant weights (inference) ---- */
+
+/* A linear layer whose weight(OC, C) and bias(OC) stay unchanged while
+ * the handle lives (a pretrained backbone's layers). At the first forward
+ * in each precision the weight is reordered once into the layout the
+ * matmul prefers (f32 or bf16), so later calls skip that packing. The
+ * handle keeps pointers to the caller's tensors, which must outlive it. */
+typedef struct nn_linear_packed nn_linear_packed;
+typedef enum { NN_ACT_NONE = 0, NN_ACT_GELU = 1, NN_ACT_QUICK_GELU = 2 } nn_act;
+/* NULL when out of memory. */
+nn_linear_packed *nn_linear_pack(const float *weight, const float *bias,
+                                 int C, int OC);
+void nn_linear_packed_free(nn_linear_packed *p);
+/* out(T, OC) = act(inp(T, C) @ weight^T + bias) * scale(OC)
+ *              (+ out when accumulate),
+ * in one oneDNN matmul with the rest fused as post-operations. act: GELU
+ * in its erf form, or quick-GELU x * sigmoid(1.702 x); scale may be NULL
+ * (layer scale of a residual branch). */
+void nn_linear_packed_forward(float *out, const float *inp,
+                              nn_linear_packed *p, int T, nn_act act,
+                              const float *scale, int accumulate);
+
 /* ---- convolution, stride 1, zero padding k/2, k odd (1 or 3) ---- */
 
 /* out(N, OC, H, W) = conv(inp(N, C, H, W), weight(OC, C, k, k)) + bias. */

@@ -139,30 +139,31 @@ static void vit_block_forward(vit_work *w, const uad_vit *v,
     nn_layernorm_rows_forward(w->xn, w->x, b->norm1_w, b->norm1_b, T, C,
                               v->eps);
     /* attention.attention.{query,key,value} fused: qkv(T, 3C) */
-    nn_linear_forward(w->qkv, w->xn, b->qkv_w, b->qkv_b, T, C, 3 * C);
+    nn_linear_packed_forward(w->qkv, w->xn, b->qkv, T, NN_ACT_NONE, NULL, 0);
     if (v->rope)
         nn_rope_forward(w->qkv, w->cos, w->sin, T, C, v->info.heads,
                         vit_prefix(v));
     nn_mha_forward(w->att, w->mha, w->qkv, T, C, v->info.heads);
-    /* attention.output.dense / self_attn.out_proj */
-    nn_linear_forward(w->xn, w->att, b->proj_w, b->proj_b, T, C, C);
-    nn_scaled_residual_rows(w->x, w->xn, b->ls1, T, C);
+    /* attention.output.dense / self_attn.out_proj, times the layer scale,
+     * added to the residual stream in the same matmul */
+    nn_linear_packed_forward(w->x, w->att, b->proj, T, NN_ACT_NONE, b->ls1,
+                             1);
 
     nn_layernorm_rows_forward(w->xn, w->x, b->norm2_w, b->norm2_b, T, C,
                               v->eps);
     const float *h = w->mlp;
-    nn_linear_forward(w->mlp, w->xn, b->fc1_w, b->fc1_b, T, C,
-                      vit_mlp_width(v));
     if (v->act == VIT_SWIGLU) {
+        nn_linear_packed_forward(w->mlp, w->xn, b->fc1, T, NN_ACT_NONE, NULL,
+                                 0);
         nn_swiglu_forward(w->mlp2, w->mlp, T, M);
         h = w->mlp2;
-    } else if (v->act == VIT_QUICK_GELU) {
-        nn_quick_gelu_forward(w->mlp, w->mlp, (size_t)T * M);
     } else {
-        nn_gelu_fast_forward(w->mlp, w->mlp, (size_t)T * M);
+        nn_linear_packed_forward(w->mlp, w->xn, b->fc1, T,
+                                 v->act == VIT_QUICK_GELU ? NN_ACT_QUICK_GELU
+                                                          : NN_ACT_GELU,
+                                 NULL, 0);
     }
-    nn_linear_forward(w->xn, h, b->fc2_w, b->fc2_b, T, M, C);
-    nn_scaled_residual_rows(w->x, w->xn, b->ls2, T, C);
+    nn_linear_packed_forward(w->x, h, b->fc2, T, NN_ACT_NONE, b->ls2, 1);
 }
 
 uad_status vit_forward(const uad_vit *v, float *const *hidden, float *last,
