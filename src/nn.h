@@ -67,6 +67,15 @@ void nn_linear_backward(float *dinp, float *dweight, float *dbias,
                         const float *dout, const float *inp,
                         const float *weight, int T, int C, int OC);
 
+/* c(i, m, n) = alpha * sum_k a(i, m, k) b(i, k, n) for i < B, each operand
+ * laid out by its element strides (batch, row, column), so that views
+ * into a larger tensor (the heads of a qkv matrix) need no copies. a and
+ * b hold f32 values, or bf16 ones (uint16_t) in bf16 precision; c is
+ * f32 and overwritten. */
+void nn_bmm_strided(float *c, const void *a, const void *b, int B, int M,
+                    int K, int N, const long sa[3], const long sb[3],
+                    const long sc[3], float alpha);
+
 /* ---- linear layers with constant weights (inference) ---- */
 
 /* A linear layer whose weight(OC, C) and bias(OC) stay unchanged while
