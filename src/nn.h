@@ -248,14 +248,6 @@ int nn_resize_bicubic_forward(float *out, const float *inp, int NC, int H,
 void nn_layernorm_rows_forward(float *out, const float *inp,
                                const float *weight, const float *bias,
                                int T, int C, float eps);
-/* x(T, C) += bias(C) per row. */
-void nn_bias_add_rows(float *x, const float *bias, int T, int C);
-/* x(T, C) += y(T, C) * gamma(C) (gamma NULL: += y). */
-void nn_scaled_residual_rows(float *x, const float *y, const float *gamma,
-                             int T, int C);
-/* GELU (erf form) with a vectorised erf of absolute error < 1.5e-7
- * (nn_gelu_forward calls erff per element); out may alias inp. */
-void nn_gelu_fast_forward(float *out, const float *inp, size_t n);
 /* out(T, Hd) = silu(x1) * x2, inp(T, 2Hd) = [x1 | x2] (SwiGLU FFN). */
 void nn_swiglu_forward(float *out, const float *inp, int T, int Hd);
 
