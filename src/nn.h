@@ -67,6 +67,15 @@ void nn_linear_backward(float *dinp, float *dweight, float *dbias,
                         const float *dout, const float *inp,
                         const float *weight, int T, int C, int OC);
 
+/* c(i, m, n) = alpha * sum_k a(i, m, k) b(i, k, n) for i < B, each operand
+ * laid out by its element strides (batch, row, column), so that views
+ * into a larger tensor (the heads of a qkv matrix) need no copies. a and
+ * b hold f32 values, or bf16 ones (uint16_t) in bf16 precision; c is
+ * f32 and overwritten. */
+void nn_bmm_strided(float *c, const void *a, const void *b, int B, int M,
+                    int K, int N, const long sa[3], const long sb[3],
+                    const long sc[3], float alpha);
+
 /* ---- linear layers with constant weights (inference) ---- */
 
 /* A linear layer whose weight(OC, C) and bias(OC) stay unchanged while
@@ -239,14 +248,6 @@ int nn_resize_bicubic_forward(float *out, const float *inp, int NC, int H,
 void nn_layernorm_rows_forward(float *out, const float *inp,
                                const float *weight, const float *bias,
                                int T, int C, float eps);
-/* x(T, C) += bias(C) per row. */
-void nn_bias_add_rows(float *x, const float *bias, int T, int C);
-/* x(T, C) += y(T, C) * gamma(C) (gamma NULL: += y). */
-void nn_scaled_residual_rows(float *x, const float *y, const float *gamma,
-                             int T, int C);
-/* GELU (erf form) with a vectorised erf of absolute error < 1.5e-7
- * (nn_gelu_forward calls erff per element); out may alias inp. */
-void nn_gelu_fast_forward(float *out, const float *inp, size_t n);
 /* out(T, Hd) = silu(x1) * x2, inp(T, 2Hd) = [x1 | x2] (SwiGLU FFN). */
 void nn_swiglu_forward(float *out, const float *inp, int T, int Hd);
 

@@ -94,11 +94,11 @@ void nn_f32_to_bf16(uint16_t *out, const float *inp, size_t n) {
 /* ---- the primitive cache ---- */
 
 enum { OP_MATMUL, OP_CONV_FWD, OP_CONV_BWD_DATA, OP_CONV_BWD_WEIGHTS,
-       OP_LINEAR_PACKED };
+       OP_LINEAR_PACKED, OP_BMM };
 
 typedef struct {
     int op, prec, acc;
-    long d[7];
+    long d[16];
 } nn_key;
 
 /* One operand's path between the caller's plain f32 memory (`user`) and
@@ -536,6 +536,55 @@ static void conv_backward_dnnl(float *dinp, float *dweight,
         {DNNL_ARG_DIFF_WEIGHTS, stage_out_begin(&ew->st[2], dweight)}};
     run(ew->prim, 3, a);
     stage_out_end(&ew->st[2]);
+}
+
+/* ---- batched strided matmul ---- */
+
+void nn_bmm_strided(float *c, const void *a, const void *b, int B, int M,
+                    int K, int N, const long sa[3], const long sb[3],
+                    const long sc[3], float alpha) {
+    UAD_ASSERT(B > 0 && M > 0 && K > 0 && N > 0);
+    nn_key k;
+    memset(&k, 0, sizeof k);
+    k.op = OP_BMM;
+    k.prec = g_prec;
+    k.d[0] = B, k.d[1] = M, k.d[2] = K, k.d[3] = N;
+    for (int i = 0; i < 3; i++)
+        k.d[4 + i] = sa[i], k.d[7 + i] = sb[i], k.d[10 + i] = sc[i];
+    memcpy(&k.d[13], &alpha, sizeof alpha);
+    nn_entry *e = cache_find(&k);
+    if (!e) {
+        engine_init();
+        e = cache_add(&k);
+        dnnl_data_type_t dt = g_prec == NN_BF16 ? dnnl_bf16 : dnnl_f32;
+        dnnl_dims_t da = {B, M, K}, db = {B, K, N}, dc = {B, M, N};
+        dnnl_dims_t ta = {sa[0], sa[1], sa[2]}, tb = {sb[0], sb[1], sb[2]};
+        dnnl_dims_t tc = {sc[0], sc[1], sc[2]};
+        dnnl_memory_desc_t a_md, b_md, c_md;
+        DNNL_OK(dnnl_memory_desc_init_by_strides(&a_md, 3, da, dt, ta));
+        DNNL_OK(dnnl_memory_desc_init_by_strides(&b_md, 3, db, dt, tb));
+        DNNL_OK(dnnl_memory_desc_init_by_strides(&c_md, 3, dc, dnnl_f32,
+                                                 tc));
+        dnnl_matmul_desc_t desc;
+        DNNL_OK(dnnl_matmul_desc_init(&desc, &a_md, &b_md, NULL, &c_md));
+        dnnl_primitive_attr_t attr;
+        DNNL_OK(dnnl_primitive_attr_create(&attr));
+        if (alpha != 1.0f)
+            DNNL_OK(dnnl_primitive_attr_set_output_scales(attr, 1, 0,
+                                                          &alpha));
+        e->prim = prim_new(&desc, attr, NULL, NULL);
+        dnnl_primitive_attr_destroy(attr);
+        e->mem[0] = mem_new(&a_md);
+        e->mem[1] = mem_new(&b_md);
+        e->mem[2] = mem_new(&c_md);
+    }
+    DNNL_OK(dnnl_memory_set_data_handle(e->mem[0], (void *)a));
+    DNNL_OK(dnnl_memory_set_data_handle(e->mem[1], (void *)b));
+    DNNL_OK(dnnl_memory_set_data_handle(e->mem[2], c));
+    dnnl_exec_arg_t args[3] = {{DNNL_ARG_SRC, e->mem[0]},
+                               {DNNL_ARG_WEIGHTS, e->mem[1]},
+                               {DNNL_ARG_DST, e->mem[2]}};
+    run(e->prim, 3, args);
 }
 
 /* ---- linear layers with constant weights ---- */

@@ -19,7 +19,9 @@ static int vit_mlp_width(const uad_vit *v) {
     return v->act == VIT_SWIGLU ? 2 * v->info.mlp_hidden : v->info.mlp_hidden;
 }
 
-static float *work_alloc(vit_work *w, const uad_vit *v, int T, int Np) {
+/* Carve the buffers of a T-token forward from v's work area, grown when
+ * too small and kept for the next call (no page faults per forward). */
+static float *work_alloc(vit_work *w, uad_vit *v, int T, int Np) {
     size_t C = (size_t)v->info.hidden, M = (size_t)vit_mlp_width(v);
     size_t K = (size_t)3 * v->info.patch * v->info.patch;
     size_t D = C / (size_t)v->info.heads;
@@ -32,8 +34,13 @@ static float *work_alloc(vit_work *w, const uad_vit *v, int T, int Np) {
                          &w->sin};
     size_t total = 0;
     for (int i = 0; i < 11; i++) total += sizes[i];
-    float *base = uad_malloc(total * sizeof(float));
-    if (!base) return NULL;
+    if (total > v->work_n) {
+        free(v->work);
+        v->work_n = 0;
+        if (!(v->work = uad_malloc(total * sizeof(float)))) return NULL;
+        v->work_n = total;
+    }
+    float *base = v->work;
     size_t off = 0;
     for (int i = 0; i < 11; i++) {
         *slots[i] = base + off;
@@ -176,13 +183,12 @@ uad_status vit_forward(const uad_vit *v, float *const *hidden, float *last,
     size_t TC = (size_t)T * C;
 
     vit_work w;
-    float *base = work_alloc(&w, v, T, Np);
+    /* the work area is scratch, not model state: a const model may
+     * still reuse it (calls are single-threaded, as the kernels are) */
+    float *base = work_alloc(&w, (uad_vit *)v, T, Np);
     if (!base) return UAD_ERR_NOMEM;
     uad_status st = vit_embed(&w, v, img, H, W);
-    if (st != UAD_OK) {
-        free(base);
-        return st;
-    }
+    if (st != UAD_OK) return st;
     if (hidden && hidden[0]) memcpy(hidden[0], w.x, TC * sizeof(float));
     for (int l = 0; l < L; l++) {
         vit_block_forward(&w, v, &v->blocks[l], T);
@@ -192,7 +198,6 @@ uad_status vit_forward(const uad_vit *v, float *const *hidden, float *last,
     if (last)
         nn_layernorm_rows_forward(last, w.x, v->norm_w, v->norm_b, T, C,
                                   v->eps);
-    free(base);
     return UAD_OK;
 }
 

@@ -45,6 +45,8 @@ struct uad_vit {
     float *proj;                /* CLIP visual_projection (P, C)      */
     vit_block *blocks;          /* (L)                                */
     float *arena;               /* every tensor above lives here      */
+    float *work;                /* forward buffers, kept between calls */
+    size_t work_n;              /* their size in floats               */
 };
 
 /* Tokens before the patches: CLS and the registers. */

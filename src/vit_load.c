@@ -679,6 +679,7 @@ void uad_vit_free(uad_vit *v) {
     }
     free(v->blocks);
     free(v->arena);
+    free(v->work);
     free(v);
 }
 
