@@ -385,7 +385,7 @@ static void test_bad_files(void) {
     uad_model_free(ok);
     expect_bad(m, "fusion.2.mix.bn.weight", NULL, NULL, "is missing");
     expect_bad(m, NULL, "format", "something-else", "not a uniadc");
-    expect_bad(m, NULL, "format_version", "2", "format version 2");
+    expect_bad(m, NULL, "format_version", "3", "format version 3");
     expect_bad(m, NULL, "format_version", "1x", "not an integer");
     expect_bad(m, NULL, "input_size", "60", "multiple of 32");
     expect_bad(m, NULL, "backbone", "resnet", "unknown backbone");
