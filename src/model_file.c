@@ -233,10 +233,13 @@ static uad_status load_vit(uad_vit **out, const uad_model_params *p,
     uad_status st = uad_vit_load(&v, (uad_vit_kind)(p->backbone - 2), dir);
     if (st) {
         char pre[4200];
-        snprintf(pre, sizeof pre, "%s: cannot load its %s backbone from '%s' "
-                 "(%s)", path, kname, dir, given ? "given"
-                 : "the folder recorded in the model file; give it with "
-                   "--backbone KIND:DIR");
+        if (given)
+            snprintf(pre, sizeof pre, "%s: cannot load its %s backbone from "
+                     "'%s' (given)", path, kname, dir);
+        else
+            snprintf(pre, sizeof pre, "%s: cannot load its %s backbone from "
+                     "'%s' (the folder recorded in the model file; give it "
+                     "with --backbone %s:DIR)", path, kname, dir, kname);
         uad_error_prefix(pre);
         return st;
     }
