@@ -137,6 +137,31 @@ static void bench_mm(int M, int K, int N, const char *prec, int reps) {
     free(c.a), free(c.b), free(c.c);
 }
 
+/* ---- linear layer with constant (pre-packed) weights ---- */
+
+typedef struct {
+    float *x, *b, *y;
+    nn_linear_packed *p;
+    int T;
+} lin_ctx;
+
+static void run_lin(void *p) {
+    lin_ctx *c = p;
+    nn_linear_packed_forward(c->y, c->x, c->p, c->T, NN_ACT_NONE, NULL, 0);
+}
+
+static void bench_linear(int T, int C, int OC, const char *prec, int reps) {
+    char name[64];
+    snprintf(name, sizeof name, "linear_const_%dx%dx%d", T, C, OC);
+    if (!wanted(name)) return;
+    float *w = rnd((size_t)OC * C);
+    lin_ctx c = {rnd((size_t)T * C), rnd(OC), rnd((size_t)T * OC), NULL, T};
+    c.p = nn_linear_pack(w, c.b, C, OC);
+    report(name, prec, median_time(run_lin, &c, reps), 2.0 * T * C * OC);
+    nn_linear_packed_free(c.p);
+    free(w), free(c.x), free(c.b), free(c.y);
+}
+
 /* ---- 3x3 convolution ---- */
 
 typedef struct {
@@ -267,6 +292,7 @@ int main(int argc, char **argv) {
         }
         bench_mm(1024, 1024, 1024, prec, reps);
         bench_mm(4096, 768, 768, prec, reps);
+        bench_linear(1024, 768, 3072, prec, reps);
         bench_conv(8, 256, 64, 64, prec, reps);
         bench_conv(8, 128, 128, 128, prec, reps);
     }

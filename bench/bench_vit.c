@@ -5,12 +5,14 @@
  *   vit_b16_SIZE  f32  median_ms
  *   # peak RSS N MB
  * and writes the final-normed tokens to DIR/ours_SIZE.bin so that the
- * PyTorch side can compare. Usage: bench_vit DIR SIZE [REPS [THREADS]] */
+ * PyTorch side can compare (DIR/ours_SIZE_bf16.bin with bf16 compute).
+ * Usage: bench_vit DIR SIZE [REPS [THREADS [f32|bf16]]] */
 #include "nn.h"
 #include "vit.h"
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/resource.h>
 #include <time.h>
 
@@ -27,13 +29,20 @@ static int cmp_d(const void *a, const void *b) {
 
 int main(int argc, char **argv) {
     if (argc < 3) {
-        fprintf(stderr, "usage: bench_vit DIR SIZE [REPS [THREADS]]\n");
+        fprintf(stderr,
+                "usage: bench_vit DIR SIZE [REPS [THREADS [f32|bf16]]]\n");
         return 2;
     }
     const char *dir = argv[1];
     int S = atoi(argv[2]), reps = argc > 3 ? atoi(argv[3]) : 3;
     nn_set_threads(argc > 4 ? atoi(argv[4]) : 2);
     if (S < 16 || S > 4096 || reps < 1 || reps > 100) return 2;
+    int bf16 = argc > 5 && !strcmp(argv[5], "bf16");
+    if (bf16 && nn_set_precision(NN_BF16) != 0) {
+        printf("vit_b16_%d\tbf16\tunsupported\n", S);
+        return 0;
+    }
+    const char *prec = bf16 ? "bf16" : "f32";
     uad_vit *v;
     if (uad_vit_load(&v, UAD_VIT_DINOV2, dir) != UAD_OK) {
         fprintf(stderr, "bench_vit: %s\n", uad_last_error());
@@ -61,12 +70,22 @@ int main(int argc, char **argv) {
         ts[r] = now() - t0;
     }
     qsort(ts, (size_t)reps, sizeof(double), cmp_d);
-    printf("vit_b16_%d\tf32\t%.1f\n", S, 1e3 * ts[reps / 2]);
+    printf("vit_b16_%d\t%s\t%.1f\n", S, prec, 1e3 * ts[reps / 2]);
+    /* matmul FLOPs: patch embedding, then per block qkv, attention
+     * (q k^T and s v), output projection and the MLP */
+    double C = in.hidden, M = in.mlp_hidden, t = (double)T;
+    double np = (double)(S / in.patch) * (S / in.patch);
+    double fl = 2.0 * np * 3.0 * in.patch * in.patch * C +
+                in.layers * (2.0 * t * C * 3.0 * C + 4.0 * t * t * C +
+                             2.0 * t * C * C + 4.0 * t * C * M);
+    printf("# matmul GFLOP %.1f, %.1f GFLOP/s\n", fl / 1e9,
+           fl / 1e9 / ts[reps / 2]);
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
     printf("# peak RSS %.1f MB\n", ru.ru_maxrss / 1024.0);
 
-    snprintf(path, sizeof path, "%s/ours_%d.bin", dir, S);
+    snprintf(path, sizeof path, "%s/ours_%d%s.bin", dir, S,
+             bf16 ? "_bf16" : "");
     f = fopen(path, "wb");
     if (f) {
         fwrite(last, sizeof(float), T * in.hidden, f);

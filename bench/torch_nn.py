@@ -38,6 +38,15 @@ def bench_mm(M, K, N, dt, prec):
     report("matmul_%dx%dx%d" % (M, K, N), prec, t, 2.0 * M * K * N)
 
 
+def bench_linear(T, C, OC, dt, prec):
+    # a linear layer with constant weights and bias (a ViT block's MLP)
+    x, w, b = torch.rand(T, C).to(dt), torch.rand(OC, C).to(dt), \
+        torch.rand(OC).to(dt)
+    with torch.no_grad():
+        t = median_time(lambda: F.linear(x, w, b))
+    report("linear_const_%dx%dx%d" % (T, C, OC), prec, t, 2.0 * T * C * OC)
+
+
 def bench_conv(N, C, H, W, dt, prec):
     x = torch.rand(N, C, H, W).to(dt).requires_grad_(True)
     w = (torch.rand(C, C, 3, 3) - 0.5).to(dt).requires_grad_(True)
@@ -112,6 +121,7 @@ else:
 for dt, prec in precs:
     bench_mm(1024, 1024, 1024, dt, prec)
     bench_mm(4096, 768, 768, dt, prec)
+    bench_linear(1024, 768, 3072, dt, prec)
     bench_conv(8, 256, 64, 64, dt, prec)
     bench_conv(8, 128, 128, 128, dt, prec)
 bench_memory(8, 256, 64)

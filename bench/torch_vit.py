@@ -69,14 +69,16 @@ def run(d, size, reps):
     print("vit_b16_%d\tf32\t%.1f" % (size, 1e3 * ts[len(ts) // 2]))
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
     print("# peak RSS %.1f MB" % rss)
-    ours = os.path.join(d, "ours_%d.bin" % size)
-    if os.path.exists(ours):
+    for prec in ("", "_bf16"):
+        ours = os.path.join(d, "ours_%d%s.bin" % (size, prec))
+        if not os.path.exists(ours):
+            continue
         o = torch.from_numpy(__import__("numpy").fromfile(ours,
                                                           dtype="float32"))
         o = o.view(last.shape)
         err = (o - last).abs().max().item()
-        print("# ours vs torch: max abs %.3g, max |torch| %.3g"
-              % (err, last.abs().max().item()))
+        print("# ours%s vs torch f32: max abs %.3g, max |torch| %.3g"
+              % (prec.replace("_", " "), err, last.abs().max().item()))
 
 
 if __name__ == "__main__":

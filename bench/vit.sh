@@ -20,7 +20,7 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
 /usr/bin/python3 "$root/bench/torch_vit.py" write "$tmp"
-echo "# ViT-B/16 f32, 1 image, median of $reps runs, 2 threads each"
+echo "# ViT-B/16 (ours f32 and bf16 compute, PyTorch f32), 1 image, median of $reps runs, 2 threads each"
 if [ -e "$blas/libblas.so.3" ]; then
   echo "# torch BLAS: $blas"
   export_blas="LD_LIBRARY_PATH=$blas"
@@ -28,12 +28,18 @@ else
   echo "# torch BLAS: the system libblas.so.3 (no OpenBLAS folder found)"
   export_blas="UAD_UNUSED=1"
 fi
+peak=$("$build/bench/bench_nn" 3 peak | awk '$1 == "peak" { print $4 }')
+echo "# measured f32 FMA peak: $peak GFLOP/s (bf16: twice that where the"
+echo "# CPU has AVX-512 bf16); the physical limit of a forward is its matmul"
+echo "# GFLOP (printed below) divided by the peak"
 for s in 224 512; do
   echo "## ${s}x${s}"
   # both sides wait passively: with OpenMP's default spinning, two
   # threads on two cores shared with other work lose several-fold
-  OMP_WAIT_POLICY=PASSIVE "$build/bench/bench_vit" "$tmp" "$s" "$reps" 2 |
-    sed 's/^/ours\t/'
+  for prec in f32 bf16; do
+    OMP_WAIT_POLICY=PASSIVE "$build/bench/bench_vit" "$tmp" "$s" "$reps" 2 \
+        $prec | sed 's/^/ours\t/'
+  done
   # PyTorch at its best: 2 threads, passive OpenMP waiting, and the
   # environment's OpenBLAS overrides removed for this process only.
   env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE OMP_WAIT_POLICY=PASSIVE \

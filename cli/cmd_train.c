@@ -39,7 +39,8 @@ static const char *k_usage =
     "  --temp-lr X      learning-rate factor of the temperature eps\n"
     "                   (default 1, as published)\n"
     "  --calibrate      set tau just above the highest anomaly score of the\n"
-    "                   normal support images (default tau: 0.5)\n"
+    "                   normal support images' flips and 90-degree\n"
+    "                   rotations (default tau: 0.5)\n"
     "  --seed N         initialisation, batches, augmentation (default 0)\n"
     "  --quiet, --verbose\n";
 

@@ -923,10 +923,14 @@ uad_status uad_predict_write_view(const char *path, const uad_model *m,
                                   const uad_prediction *pr);
 
 /* Calibrate tau from normal images only. Rule: tau = the next float above
- * the largest S_d pixel of any calibration image, so no calibration image
- * has an anomalous pixel (I_c = 0 for each); it may be below the default
- * 0.5. Fails (UAD_ERR_DATA) when a calibration pixel reaches 1.0. Writes
- * the new tau to *tau_out when not NULL. */
+ * the largest S_d pixel of any of the eight flips and 90-degree rotations
+ * of every calibration image, so none of those views has an anomalous
+ * pixel (I_c = 0 for each). The views matter when the calibration images
+ * are the training normals: the model has seen those exact pixels, while
+ * their flipped and rotated versions score like unseen normal tiles. tau
+ * may end up on either side of the default 0.5. Fails (UAD_ERR_DATA) when
+ * a calibration pixel reaches 1.0. Writes the new tau to *tau_out when
+ * not NULL. */
 uad_status uad_predict_calibrate(uad_model *m, const uad_image *normals,
                                  size_t n, float *tau_out);
 

@@ -7,7 +7,7 @@ libyaml-dev libcjson-dev libutf8proc-dev libstb-dev libdnnl-dev libcairo2-dev \
 fonts-dejavu-core"
 # Extra packages for developers (fuzzing, reference values), only on request.
 if [ "${UAD_DEV:-0}" = 1 ]; then
-  PKGS="$PKGS clang libclang-rt-dev python3-numpy python3-sklearn python3-torch python3-scipy python3-pil"
+  PKGS="$PKGS clang libclang-rt-dev python3-numpy python3-sklearn python3-torch python3-scipy python3-pil libopenblas0-pthread"
 fi
 missing=""
 for p in $PKGS; do

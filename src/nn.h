@@ -67,6 +67,37 @@ void nn_linear_backward(float *dinp, float *dweight, float *dbias,
                         const float *dout, const float *inp,
                         const float *weight, int T, int C, int OC);
 
+/* c(i, m, n) = alpha * sum_k a(i, m, k) b(i, k, n) for i < B, each operand
+ * laid out by its element strides (batch, row, column), so that views
+ * into a larger tensor (the heads of a qkv matrix) need no copies. a and
+ * b hold f32 values, or bf16 ones (uint16_t) in bf16 precision; c is
+ * f32 and overwritten. */
+void nn_bmm_strided(float *c, const void *a, const void *b, int B, int M,
+                    int K, int N, const long sa[3], const long sb[3],
+                    const long sc[3], float alpha);
+
+/* ---- linear layers with constant weights (inference) ---- */
+
+/* A linear layer whose weight(OC, C) and bias(OC) stay unchanged while
+ * the handle lives (a pretrained backbone's layers). At the first forward
+ * in each precision the weight is reordered once into the layout the
+ * matmul prefers (f32 or bf16), so later calls skip that packing. The
+ * handle keeps pointers to the caller's tensors, which must outlive it. */
+typedef struct nn_linear_packed nn_linear_packed;
+typedef enum { NN_ACT_NONE = 0, NN_ACT_GELU = 1, NN_ACT_QUICK_GELU = 2 } nn_act;
+/* NULL when out of memory. */
+nn_linear_packed *nn_linear_pack(const float *weight, const float *bias,
+                                 int C, int OC);
+void nn_linear_packed_free(nn_linear_packed *p);
+/* out(T, OC) = act(inp(T, C) @ weight^T + bias) * scale(OC)
+ *              (+ out when accumulate),
+ * in one oneDNN matmul with the rest fused as post-operations. act: GELU
+ * in its erf form, or quick-GELU x * sigmoid(1.702 x); scale may be NULL
+ * (layer scale of a residual branch). */
+void nn_linear_packed_forward(float *out, const float *inp,
+                              nn_linear_packed *p, int T, nn_act act,
+                              const float *scale, int accumulate);
+
 /* ---- convolution, stride 1, zero padding k/2, k odd (1 or 3) ---- */
 
 /* out(N, OC, H, W) = conv(inp(N, C, H, W), weight(OC, C, k, k)) + bias. */
@@ -217,14 +248,6 @@ int nn_resize_bicubic_forward(float *out, const float *inp, int NC, int H,
 void nn_layernorm_rows_forward(float *out, const float *inp,
                                const float *weight, const float *bias,
                                int T, int C, float eps);
-/* x(T, C) += bias(C) per row. */
-void nn_bias_add_rows(float *x, const float *bias, int T, int C);
-/* x(T, C) += y(T, C) * gamma(C) (gamma NULL: += y). */
-void nn_scaled_residual_rows(float *x, const float *y, const float *gamma,
-                             int T, int C);
-/* GELU (erf form) with a vectorised erf of absolute error < 1.5e-7
- * (nn_gelu_forward calls erff per element); out may alias inp. */
-void nn_gelu_fast_forward(float *out, const float *inp, size_t n);
 /* out(T, Hd) = silu(x1) * x2, inp(T, 2Hd) = [x1 | x2] (SwiGLU FFN). */
 void nn_swiglu_forward(float *out, const float *inp, int T, int Hd);
 

@@ -134,41 +134,77 @@ void nn_softmax_rows_forward(float *out, const float *inp, int rows,
 
 /* ---- multi-head self-attention ---- */
 
-size_t nn_mha_scratch_floats(int T, int C, int heads) {
-    int D = C / heads;
-    return (size_t)4 * T * D + (size_t)T * T;
+/* Heads per batched call: all of them while their T x T scores stay
+ * within 16M floats (64 MB), fewer for long sequences. */
+static int mha_group(int T, int heads) {
+    size_t tt = (size_t)T * T, g = ((size_t)16 << 20) / tt;
+    return g < 1 ? 1 : g > (size_t)heads ? heads : (int)g;
 }
 
-/* Copy head h's (T, D) slice of a (T, ld) matrix starting at column c0. */
-static void head_gather(float *dst, const float *src, int T, int ld, int c0,
-                        int D) {
+size_t nn_mha_scratch_floats(int T, int C, int heads) {
+    /* f32 scores of a head group and their bf16 copy; q, k, v and the
+     * output per head, f32 */
+    size_t gtt = (size_t)mha_group(T, heads) * T * T;
+    return gtt + (gtt + 1) / 2 + (size_t)4 * T * C;
+}
+
+/* qkv part `part` (0 q, 1 k, 2 v) of heads h0..h0+g-1 into dense
+ * dst(g, T, D), as f32 or rounded to bf16. */
+static void heads_gather(void *dst, const float *qkv, int T, int C, int D,
+                         int part, int h0, int g, int bf) {
+    #pragma omp parallel for schedule(static) if (T > 64)
     for (int t = 0; t < T; t++)
-        memcpy(dst + (size_t)t * D, src + (size_t)t * ld + c0,
-               (size_t)D * sizeof(float));
+        for (int h = 0; h < g; h++) {
+            const float *x = qkv + (size_t)t * 3 * C + (size_t)part * C +
+                             (size_t)(h0 + h) * D;
+            size_t o = ((size_t)h * T + t) * D;
+            if (bf)
+                nn_f32_to_bf16((uint16_t *)dst + o, x, (size_t)D);
+            else
+                memcpy((float *)dst + o, x, sizeof(float) * (size_t)D);
+        }
 }
 
 void nn_mha_forward(float *out, float *scratch, const float *qkv, int T,
                     int C, int heads) {
     /* out(T, C); qkv(T, 3C) laid out [q | k | v], each (T, heads * D)
      * with head h in columns h*D .. h*D+D-1 (PyTorch's view(T, H, D));
-     * scratch: nn_mha_scratch_floats(T, C, heads) floats. */
+     * scratch: nn_mha_scratch_floats(T, C, heads) floats. A group of g
+     * heads is one batched matmul on dense (g, T, D) copies of q, k, v:
+     * s(g, T, T) = q k^T / sqrt(D), row softmax, o = s v, copied into
+     * out's head columns. In bf16 precision the copies and the
+     * probabilities are rounded to bf16 for the matmuls. */
     UAD_ASSERT(heads > 0 && C % heads == 0 && T > 0);
-    int D = C / heads;
-    float *q = scratch, *k = q + (size_t)T * D, *v = k + (size_t)T * D;
-    float *o = v + (size_t)T * D, *s = o + (size_t)T * D;
+    int D = C / heads, G = mha_group(T, heads);
+    int bf = nn_get_precision() == NN_BF16;
+    size_t tt = (size_t)T * T, td = (size_t)T * D;
+    float *s = scratch;
+    uint16_t *sh = (uint16_t *)(s + (size_t)G * tt);
+    float *q = s + (size_t)G * tt + ((size_t)G * tt + 1) / 2;
+    float *k = q + (size_t)G * td, *v = k + (size_t)G * td;
+    float *o = v + (size_t)G * td;
+    long sq[3] = {(long)td, D, 1}, sk[3] = {(long)td, 1, D};
+    long ss[3] = {(long)tt, T, 1};
     float scale = 1.0f / sqrtf((float)D);
-
-    for (int h = 0; h < heads; h++) {
-        head_gather(q, qkv, T, 3 * C, h * D, D);
-        head_gather(k, qkv, T, 3 * C, C + h * D, D);
-        head_gather(v, qkv, T, 3 * C, 2 * C + h * D, D);
-        /* s(T, T) = softmax(q k^T / sqrt(D)); o(T, D) = s v */
-        nn_matmul_bt(s, q, k, T, D, T, 0);
-        nn_softmax_rows_forward(s, s, T, T, scale);
-        nn_matmul(o, s, v, T, T, D, 0);
+    for (int h0 = 0; h0 < heads; h0 += G) {
+        int g = heads - h0 < G ? heads - h0 : G;
+        heads_gather(q, qkv, T, C, D, 0, h0, g, bf);
+        heads_gather(k, qkv, T, C, D, 1, h0, g, bf);
+        heads_gather(v, qkv, T, C, D, 2, h0, g, bf);
+        /* k read as (g, D, T): its transpose, through the strides */
+        nn_bmm_strided(s, q, k, g, T, D, T, sq, sk, ss, scale);
+        nn_softmax_rows_forward(s, s, g * T, T, 1.0f);
+        const void *p = s;
+        if (bf) {
+            nn_f32_to_bf16(sh, s, (size_t)g * tt);
+            p = sh;
+        }
+        nn_bmm_strided(o, p, v, g, T, T, D, ss, sq, sq, 1.0f);
+        #pragma omp parallel for schedule(static) if (T > 64)
         for (int t = 0; t < T; t++)
-            memcpy(out + (size_t)t * C + h * D, o + (size_t)t * D,
-                   (size_t)D * sizeof(float));
+            for (int h = 0; h < g; h++)
+                memcpy(out + (size_t)t * C + (size_t)(h0 + h) * D,
+                       o + ((size_t)h * T + t) * D, sizeof(float) * D);
     }
 }
 
@@ -354,88 +390,6 @@ void nn_layernorm_rows_forward(float *out, const float *inp,
         float r = 1.0f / sqrtf(v / C + eps);
         for (int i = 0; i < C; i++)
             y[i] = (x[i] - m) * r * weight[i] + bias[i];
-    }
-}
-
-void nn_bias_add_rows(float *x, const float *bias, int T, int C) {
-    /* x(T, C) += bias(C) per row */
-    #pragma omp parallel for schedule(static) if (T > 32)
-    for (int t = 0; t < T; t++) {
-        float *r = x + (size_t)t * C;
-        for (int i = 0; i < C; i++) r[i] += bias[i];
-    }
-}
-
-void nn_scaled_residual_rows(float *x, const float *y, const float *gamma,
-                             int T, int C) {
-    /* x(T, C) += y(T, C) * gamma(C) per row (layer scale), or += y when
-     * gamma is NULL */
-    #pragma omp parallel for schedule(static) if (T > 32)
-    for (int t = 0; t < T; t++) {
-        float *a = x + (size_t)t * C;
-        const float *b = y + (size_t)t * C;
-        if (gamma)
-            for (int i = 0; i < C; i++) a[i] += b[i] * gamma[i];
-        else
-            for (int i = 0; i < C; i++) a[i] += b[i];
-    }
-}
-
-/* erf(x) after Abramowitz and Stegun 7.1.26 (absolute error below
- * 1.5e-7): 1 - (a1 t + ... + a5 t^5) e^(-x^2), t = 1 / (1 + p |x|),
- * odd. glibc's erff per element was a tenth of a ViT-B forward. */
-static inline float erf_fast(float x) {
-    float ax = x < 0.0f ? -x : x;
-    float t = 1.0f / (1.0f + 0.3275911f * ax);
-    float y = 1.061405429f;
-    y = y * t - 1.453152027f;
-    y = y * t + 1.421413741f;
-    y = y * t - 0.284496736f;
-    y = y * t + 0.254829592f;
-    y = 1.0f - y * t * exp_neg(-ax * ax);
-    return x < 0.0f ? -y : y;
-}
-
-#ifdef NN_ATTN_AVX2
-/* erf_fast on 8 lanes */
-static inline __m256 erf8(__m256 x) {
-    const __m256 sign = _mm256_set1_ps(-0.0f), one = _mm256_set1_ps(1.0f);
-    __m256 ax = _mm256_andnot_ps(sign, x);
-    __m256 t = _mm256_div_ps(
-        one, _mm256_fmadd_ps(_mm256_set1_ps(0.3275911f), ax, one));
-    __m256 y = _mm256_set1_ps(1.061405429f);
-    y = _mm256_fmadd_ps(y, t, _mm256_set1_ps(-1.453152027f));
-    y = _mm256_fmadd_ps(y, t, _mm256_set1_ps(1.421413741f));
-    y = _mm256_fmadd_ps(y, t, _mm256_set1_ps(-0.284496736f));
-    y = _mm256_fmadd_ps(y, t, _mm256_set1_ps(0.254829592f));
-    __m256 e = exp_neg8(_mm256_mul_ps(_mm256_sub_ps(_mm256_setzero_ps(), ax),
-                                      ax));
-    y = _mm256_fnmadd_ps(_mm256_mul_ps(y, t), e, one);
-    return _mm256_xor_ps(y, _mm256_and_ps(sign, x)); /* odd */
-}
-#endif
-
-void nn_gelu_fast_forward(float *out, const float *inp, size_t n) {
-    /* out = x Phi(x) = 0.5 x (1 + erf(x / sqrt 2)); may alias. Chunks
-     * of 4096 over the threads, 8 lanes at a time where AVX2 is. */
-    long chunks = (long)((n + 4095) / 4096);
-    #pragma omp parallel for schedule(static) if (chunks > 16)
-    for (long c = 0; c < chunks; c++) {
-        int lo = 0, hi = (size_t)c * 4096 + 4096 > n ? (int)(n - (size_t)c * 4096)
-                                                     : 4096;
-        const float *x = inp + (size_t)c * 4096;
-        float *y = out + (size_t)c * 4096;
-#ifdef NN_ATTN_AVX2
-        for (; lo + 8 <= hi; lo += 8) {
-            __m256 v = _mm256_loadu_ps(x + lo);
-            __m256 e = erf8(_mm256_mul_ps(v, _mm256_set1_ps(0.70710678f)));
-            e = _mm256_add_ps(e, _mm256_set1_ps(1.0f));
-            _mm256_storeu_ps(y + lo, _mm256_mul_ps(
-                _mm256_mul_ps(_mm256_set1_ps(0.5f), v), e));
-        }
-#endif
-        for (int i = lo; i < hi; i++)
-            y[i] = 0.5f * x[i] * (1.0f + erf_fast(x[i] * 0.70710678f));
     }
 }
 

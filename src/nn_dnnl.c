@@ -73,24 +73,32 @@ void *nn_scratch(int slot, size_t bytes) {
 
 /* ---- f32 <-> bf16 ---- */
 
-/* Round to nearest even; NaN stays a (quiet) NaN. */
+/* Round to nearest even; NaN stays a (quiet) NaN. Branch-free so that
+ * the compiler vectorises it; large arrays are split over the threads. */
 void nn_f32_to_bf16(uint16_t *out, const float *inp, size_t n) {
-    for (size_t i = 0; i < n; i++) {
-        uint32_t u;
-        memcpy(&u, &inp[i], 4);
-        uint32_t r = (u + 0x7fffu + ((u >> 16) & 1u)) >> 16;
-        out[i] = (u & 0x7fffffffu) > 0x7f800000u ? (uint16_t)((u >> 16) | 0x40u)
-                                                 : (uint16_t)r;
+    long blocks = (long)((n + 16383) / 16384);
+    #pragma omp parallel for schedule(static) if (blocks > 4)
+    for (long b = 0; b < blocks; b++) {
+        size_t lo = (size_t)b * 16384, hi = lo + 16384 < n ? lo + 16384 : n;
+        #pragma omp simd
+        for (size_t i = lo; i < hi; i++) {
+            uint32_t u;
+            memcpy(&u, inp + i, 4);
+            uint32_t r = (u + 0x7fffu + ((u >> 16) & 1u)) >> 16;
+            uint32_t q = (u >> 16) | 0x40u;
+            out[i] = (uint16_t)((u & 0x7fffffffu) > 0x7f800000u ? q : r);
+        }
     }
 }
 
 /* ---- the primitive cache ---- */
 
-enum { OP_MATMUL, OP_CONV_FWD, OP_CONV_BWD_DATA, OP_CONV_BWD_WEIGHTS };
+enum { OP_MATMUL, OP_CONV_FWD, OP_CONV_BWD_DATA, OP_CONV_BWD_WEIGHTS,
+       OP_LINEAR_PACKED, OP_BMM };
 
 typedef struct {
     int op, prec, acc;
-    long d[7];
+    long d[16];
 } nn_key;
 
 /* One operand's path between the caller's plain f32 memory (`user`) and
@@ -107,7 +115,9 @@ typedef struct {
     unsigned long last;   /* use tick, for evicting the least recent */
     dnnl_primitive_t prim;
     nn_stage st[3];       /* conv: the two inputs and the output */
-    dnnl_memory_t mem[4]; /* matmul: src, weights, dst; conv: bias */
+    dnnl_memory_t mem[5]; /* matmul: src, weights, dst, bias, scale;
+                           * conv: bias */
+    dnnl_memory_desc_t wmd; /* packed linear: the weights' layout */
 } nn_entry;
 
 /* A network touches a few dozen shapes; the bound only matters for a
@@ -135,7 +145,7 @@ static void stage_free(nn_stage *s) {
 static void entry_free(nn_entry *e) {
     if (e->prim) dnnl_primitive_destroy(e->prim);
     for (int j = 0; j < 3; j++) stage_free(&e->st[j]);
-    for (int j = 0; j < 4; j++)
+    for (int j = 0; j < 5; j++)
         if (e->mem[j]) dnnl_memory_destroy(e->mem[j]);
     free(e);
 }
@@ -526,6 +536,199 @@ static void conv_backward_dnnl(float *dinp, float *dweight,
         {DNNL_ARG_DIFF_WEIGHTS, stage_out_begin(&ew->st[2], dweight)}};
     run(ew->prim, 3, a);
     stage_out_end(&ew->st[2]);
+}
+
+/* ---- batched strided matmul ---- */
+
+void nn_bmm_strided(float *c, const void *a, const void *b, int B, int M,
+                    int K, int N, const long sa[3], const long sb[3],
+                    const long sc[3], float alpha) {
+    UAD_ASSERT(B > 0 && M > 0 && K > 0 && N > 0);
+    nn_key k;
+    memset(&k, 0, sizeof k);
+    k.op = OP_BMM;
+    k.prec = g_prec;
+    k.d[0] = B, k.d[1] = M, k.d[2] = K, k.d[3] = N;
+    for (int i = 0; i < 3; i++)
+        k.d[4 + i] = sa[i], k.d[7 + i] = sb[i], k.d[10 + i] = sc[i];
+    memcpy(&k.d[13], &alpha, sizeof alpha);
+    nn_entry *e = cache_find(&k);
+    if (!e) {
+        engine_init();
+        e = cache_add(&k);
+        dnnl_data_type_t dt = g_prec == NN_BF16 ? dnnl_bf16 : dnnl_f32;
+        dnnl_dims_t da = {B, M, K}, db = {B, K, N}, dc = {B, M, N};
+        dnnl_dims_t ta = {sa[0], sa[1], sa[2]}, tb = {sb[0], sb[1], sb[2]};
+        dnnl_dims_t tc = {sc[0], sc[1], sc[2]};
+        dnnl_memory_desc_t a_md, b_md, c_md;
+        DNNL_OK(dnnl_memory_desc_init_by_strides(&a_md, 3, da, dt, ta));
+        DNNL_OK(dnnl_memory_desc_init_by_strides(&b_md, 3, db, dt, tb));
+        DNNL_OK(dnnl_memory_desc_init_by_strides(&c_md, 3, dc, dnnl_f32,
+                                                 tc));
+        dnnl_matmul_desc_t desc;
+        DNNL_OK(dnnl_matmul_desc_init(&desc, &a_md, &b_md, NULL, &c_md));
+        dnnl_primitive_attr_t attr;
+        DNNL_OK(dnnl_primitive_attr_create(&attr));
+        if (alpha != 1.0f)
+            DNNL_OK(dnnl_primitive_attr_set_output_scales(attr, 1, 0,
+                                                          &alpha));
+        e->prim = prim_new(&desc, attr, NULL, NULL);
+        dnnl_primitive_attr_destroy(attr);
+        e->mem[0] = mem_new(&a_md);
+        e->mem[1] = mem_new(&b_md);
+        e->mem[2] = mem_new(&c_md);
+    }
+    DNNL_OK(dnnl_memory_set_data_handle(e->mem[0], (void *)a));
+    DNNL_OK(dnnl_memory_set_data_handle(e->mem[1], (void *)b));
+    DNNL_OK(dnnl_memory_set_data_handle(e->mem[2], c));
+    dnnl_exec_arg_t args[3] = {{DNNL_ARG_SRC, e->mem[0]},
+                               {DNNL_ARG_WEIGHTS, e->mem[1]},
+                               {DNNL_ARG_DST, e->mem[2]}};
+    run(e->prim, 3, args);
+}
+
+/* ---- linear layers with constant weights ---- */
+
+struct nn_linear_packed {
+    const float *weight, *bias; /* the caller's (OC, C) and (OC)        */
+    int C, OC;
+    int prec;                   /* precision of `data`; -1: not packed  */
+    dnnl_memory_desc_t md;      /* layout of `data`                     */
+    void *data;
+};
+
+nn_linear_packed *nn_linear_pack(const float *weight, const float *bias,
+                                 int C, int OC) {
+    UAD_ASSERT(weight && C > 0 && OC > 0);
+    nn_linear_packed *p = calloc(1, sizeof *p);
+    if (!p) return NULL;
+    p->weight = weight, p->bias = bias;
+    p->C = C, p->OC = OC;
+    p->prec = -1;
+    return p;
+}
+
+void nn_linear_packed_free(nn_linear_packed *p) {
+    if (!p) return;
+    free(p->data);
+    free(p);
+}
+
+/* The matmul of T rows through p with its post-operations; its weights
+ * layout is left "any" for oneDNN to choose, and kept in e->wmd. */
+static nn_entry *packed_entry(const nn_linear_packed *p, int T, nn_act act,
+                              int scale, int acc) {
+    nn_key k;
+    memset(&k, 0, sizeof k);
+    k.op = OP_LINEAR_PACKED;
+    k.prec = g_prec;
+    k.acc = acc;
+    k.d[0] = T, k.d[1] = p->C, k.d[2] = p->OC, k.d[3] = act;
+    k.d[4] = scale, k.d[5] = p->bias != NULL;
+    nn_entry *e = cache_find(&k);
+    if (e) return e;
+
+    engine_init();
+    e = cache_add(&k);
+    dnnl_data_type_t dt = g_prec == NN_BF16 ? dnnl_bf16 : dnnl_f32;
+    dnnl_memory_desc_t a_md, b_md, c_md, v_md;
+    md_matrix(&a_md, T, p->C, 0, dt);
+    dnnl_dims_t bd = {p->C, p->OC}, vd = {1, p->OC};
+    DNNL_OK(dnnl_memory_desc_init_by_tag(&b_md, 2, bd, dt,
+                                         dnnl_format_tag_any));
+    md_matrix(&c_md, T, p->OC, 0, dnnl_f32);
+    DNNL_OK(dnnl_memory_desc_init_by_tag(&v_md, 2, vd, dnnl_f32, dnnl_ab));
+    dnnl_matmul_desc_t desc;
+    DNNL_OK(dnnl_matmul_desc_init(&desc, &a_md, &b_md,
+                                  p->bias ? &v_md : NULL, &c_md));
+    dnnl_primitive_attr_t attr;
+    dnnl_post_ops_t po;
+    DNNL_OK(dnnl_primitive_attr_create(&attr));
+    DNNL_OK(dnnl_post_ops_create(&po));
+    if (act == NN_ACT_GELU)
+        DNNL_OK(dnnl_post_ops_append_eltwise(po, 1.0f, dnnl_eltwise_gelu_erf,
+                                             0.0f, 0.0f));
+    else if (act == NN_ACT_QUICK_GELU) /* swish: x * sigmoid(alpha x) */
+        DNNL_OK(dnnl_post_ops_append_eltwise(po, 1.0f, dnnl_eltwise_swish,
+                                             1.702f, 0.0f));
+    if (scale)
+        DNNL_OK(dnnl_post_ops_append_binary(po, dnnl_binary_mul, &v_md));
+    if (acc) DNNL_OK(dnnl_post_ops_append_sum(po, 1.0f));
+    DNNL_OK(dnnl_primitive_attr_set_post_ops(attr, po));
+    dnnl_post_ops_destroy(po);
+    dnnl_primitive_desc_t pd;
+    e->prim = prim_new(&desc, attr, NULL, &pd);
+    dnnl_primitive_attr_destroy(attr);
+    e->wmd = *dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0);
+    dnnl_primitive_desc_destroy(pd);
+    e->mem[0] = mem_new(&a_md);
+    e->mem[1] = mem_new(&e->wmd);
+    e->mem[2] = mem_new(&c_md);
+    e->mem[3] = mem_new(&v_md);
+    e->mem[4] = mem_new(&v_md);
+    return e;
+}
+
+/* Reorder the caller's weight, read as the (C, OC) matrix weight^T, into
+ * the layout `md` once (until a call needs another layout or precision). */
+static void packed_fill(nn_linear_packed *p, const dnnl_memory_desc_t *md) {
+    if (p->prec == (int)g_prec && dnnl_memory_desc_equal(&p->md, md)) return;
+    free(p->data);
+    size_t bytes = dnnl_memory_desc_get_size(md);
+    p->data = aligned_alloc(64, (bytes + 63) / 64 * 64);
+    UAD_ASSERT(p->data != NULL);
+    dnnl_memory_desc_t user_md;
+    md_matrix(&user_md, p->C, p->OC, 1, dnnl_f32);
+    dnnl_memory_t from = mem_new(&user_md), to = mem_new(md);
+    DNNL_OK(dnnl_memory_set_data_handle(from, (void *)p->weight));
+    DNNL_OK(dnnl_memory_set_data_handle(to, p->data));
+    dnnl_primitive_desc_t pd;
+    dnnl_primitive_t r;
+    DNNL_OK(dnnl_reorder_primitive_desc_create(&pd, &user_md, g_engine, md,
+                                               g_engine, NULL));
+    DNNL_OK(dnnl_primitive_create(&r, pd));
+    dnnl_primitive_desc_destroy(pd);
+    dnnl_exec_arg_t a[2] = {{DNNL_ARG_FROM, from}, {DNNL_ARG_TO, to}};
+    run(r, 2, a);
+    dnnl_primitive_destroy(r);
+    dnnl_memory_destroy(from);
+    dnnl_memory_destroy(to);
+    p->md = *md;
+    p->prec = (int)g_prec;
+}
+
+void nn_linear_packed_forward(float *out, const float *inp,
+                              nn_linear_packed *p, int T, nn_act act,
+                              const float *scale, int accumulate) {
+    UAD_ASSERT(T > 0 && act >= NN_ACT_NONE && act <= NN_ACT_QUICK_GELU);
+    nn_entry *e = packed_entry(p, T, act, scale != NULL, accumulate ? 1 : 0);
+    packed_fill(p, &e->wmd);
+    const void *src = inp;
+    if (g_prec == NN_BF16) {
+        size_t n = (size_t)T * p->C;
+        uint16_t *h = nn_scratch(4, n * 2);
+        nn_f32_to_bf16(h, inp, n);
+        src = h;
+    }
+    DNNL_OK(dnnl_memory_set_data_handle(e->mem[0], (void *)src));
+    DNNL_OK(dnnl_memory_set_data_handle(e->mem[1], p->data));
+    DNNL_OK(dnnl_memory_set_data_handle(e->mem[2], out));
+    dnnl_exec_arg_t args[5] = {{DNNL_ARG_SRC, e->mem[0]},
+                               {DNNL_ARG_WEIGHTS, e->mem[1]},
+                               {DNNL_ARG_DST, e->mem[2]}};
+    int n = 3;
+    if (p->bias) {
+        DNNL_OK(dnnl_memory_set_data_handle(e->mem[3], (void *)p->bias));
+        args[n++] = (dnnl_exec_arg_t){DNNL_ARG_BIAS, e->mem[3]};
+    }
+    if (scale) {
+        /* the binary post-op's position in the chain: after the act */
+        int ix = act != NN_ACT_NONE;
+        DNNL_OK(dnnl_memory_set_data_handle(e->mem[4], (void *)scale));
+        args[n++] = (dnnl_exec_arg_t){
+            DNNL_ARG_ATTR_MULTIPLE_POST_OP(ix) | DNNL_ARG_SRC_1, e->mem[4]};
+    }
+    run(e->prim, n, args);
 }
 
 /* ---- precision ---- */

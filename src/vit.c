@@ -19,7 +19,9 @@ static int vit_mlp_width(const uad_vit *v) {
     return v->act == VIT_SWIGLU ? 2 * v->info.mlp_hidden : v->info.mlp_hidden;
 }
 
-static float *work_alloc(vit_work *w, const uad_vit *v, int T, int Np) {
+/* Carve the buffers of a T-token forward from v's work area, grown when
+ * too small and kept for the next call (no page faults per forward). */
+static float *work_alloc(vit_work *w, uad_vit *v, int T, int Np) {
     size_t C = (size_t)v->info.hidden, M = (size_t)vit_mlp_width(v);
     size_t K = (size_t)3 * v->info.patch * v->info.patch;
     size_t D = C / (size_t)v->info.heads;
@@ -32,8 +34,13 @@ static float *work_alloc(vit_work *w, const uad_vit *v, int T, int Np) {
                          &w->sin};
     size_t total = 0;
     for (int i = 0; i < 11; i++) total += sizes[i];
-    float *base = uad_malloc(total * sizeof(float));
-    if (!base) return NULL;
+    if (total > v->work_n) {
+        free(v->work);
+        v->work_n = 0;
+        if (!(v->work = uad_malloc(total * sizeof(float)))) return NULL;
+        v->work_n = total;
+    }
+    float *base = v->work;
     size_t off = 0;
     for (int i = 0; i < 11; i++) {
         *slots[i] = base + off;
@@ -139,30 +146,31 @@ static void vit_block_forward(vit_work *w, const uad_vit *v,
     nn_layernorm_rows_forward(w->xn, w->x, b->norm1_w, b->norm1_b, T, C,
                               v->eps);
     /* attention.attention.{query,key,value} fused: qkv(T, 3C) */
-    nn_linear_forward(w->qkv, w->xn, b->qkv_w, b->qkv_b, T, C, 3 * C);
+    nn_linear_packed_forward(w->qkv, w->xn, b->qkv, T, NN_ACT_NONE, NULL, 0);
     if (v->rope)
         nn_rope_forward(w->qkv, w->cos, w->sin, T, C, v->info.heads,
                         vit_prefix(v));
     nn_mha_forward(w->att, w->mha, w->qkv, T, C, v->info.heads);
-    /* attention.output.dense / self_attn.out_proj */
-    nn_linear_forward(w->xn, w->att, b->proj_w, b->proj_b, T, C, C);
-    nn_scaled_residual_rows(w->x, w->xn, b->ls1, T, C);
+    /* attention.output.dense / self_attn.out_proj, times the layer scale,
+     * added to the residual stream in the same matmul */
+    nn_linear_packed_forward(w->x, w->att, b->proj, T, NN_ACT_NONE, b->ls1,
+                             1);
 
     nn_layernorm_rows_forward(w->xn, w->x, b->norm2_w, b->norm2_b, T, C,
                               v->eps);
     const float *h = w->mlp;
-    nn_linear_forward(w->mlp, w->xn, b->fc1_w, b->fc1_b, T, C,
-                      vit_mlp_width(v));
     if (v->act == VIT_SWIGLU) {
+        nn_linear_packed_forward(w->mlp, w->xn, b->fc1, T, NN_ACT_NONE, NULL,
+                                 0);
         nn_swiglu_forward(w->mlp2, w->mlp, T, M);
         h = w->mlp2;
-    } else if (v->act == VIT_QUICK_GELU) {
-        nn_quick_gelu_forward(w->mlp, w->mlp, (size_t)T * M);
     } else {
-        nn_gelu_fast_forward(w->mlp, w->mlp, (size_t)T * M);
+        nn_linear_packed_forward(w->mlp, w->xn, b->fc1, T,
+                                 v->act == VIT_QUICK_GELU ? NN_ACT_QUICK_GELU
+                                                          : NN_ACT_GELU,
+                                 NULL, 0);
     }
-    nn_linear_forward(w->xn, h, b->fc2_w, b->fc2_b, T, M, C);
-    nn_scaled_residual_rows(w->x, w->xn, b->ls2, T, C);
+    nn_linear_packed_forward(w->x, h, b->fc2, T, NN_ACT_NONE, b->ls2, 1);
 }
 
 uad_status vit_forward(const uad_vit *v, float *const *hidden, float *last,
@@ -175,13 +183,12 @@ uad_status vit_forward(const uad_vit *v, float *const *hidden, float *last,
     size_t TC = (size_t)T * C;
 
     vit_work w;
-    float *base = work_alloc(&w, v, T, Np);
+    /* the work area is scratch, not model state: a const model may
+     * still reuse it (calls are single-threaded, as the kernels are) */
+    float *base = work_alloc(&w, (uad_vit *)v, T, Np);
     if (!base) return UAD_ERR_NOMEM;
     uad_status st = vit_embed(&w, v, img, H, W);
-    if (st != UAD_OK) {
-        free(base);
-        return st;
-    }
+    if (st != UAD_OK) return st;
     if (hidden && hidden[0]) memcpy(hidden[0], w.x, TC * sizeof(float));
     for (int l = 0; l < L; l++) {
         vit_block_forward(&w, v, &v->blocks[l], T);
@@ -191,7 +198,6 @@ uad_status vit_forward(const uad_vit *v, float *const *hidden, float *last,
     if (last)
         nn_layernorm_rows_forward(last, w.x, v->norm_w, v->norm_b, T, C,
                                   v->eps);
-    free(base);
     return UAD_OK;
 }
 

@@ -3,6 +3,7 @@
 #ifndef UAD_VIT_H
 #define UAD_VIT_H
 
+#include "nn.h"
 #include "uniadc.h"
 
 #include <stddef.h>
@@ -23,6 +24,8 @@ typedef struct vit_block {
     float *norm2_w, *norm2_b;   /* (C)                               */
     float *fc1_w, *fc1_b;       /* (M, C) or SwiGLU (2M, C)           */
     float *fc2_w, *fc2_b;       /* (C, M)                            */
+    /* the four linear layers above, packed for the matmul at first use */
+    nn_linear_packed *qkv, *proj, *fc1, *fc2;
 } vit_block;
 
 struct uad_vit {
@@ -42,6 +45,8 @@ struct uad_vit {
     float *proj;                /* CLIP visual_projection (P, C)      */
     vit_block *blocks;          /* (L)                                */
     float *arena;               /* every tensor above lives here      */
+    float *work;                /* forward buffers, kept between calls */
+    size_t work_n;              /* their size in floats               */
 };
 
 /* Tokens before the patches: CLS and the registers. */

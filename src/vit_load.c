@@ -650,6 +650,17 @@ uad_status uad_vit_load(uad_vit **out, uad_vit_kind kind, const char *dir) {
     if (st == UAD_OK) st = ld_all(&ld, v, &o);
     free(ld.used);
     uad_st_free(sf);
+    int C = v->info.hidden;
+    for (int l = 0; st == UAD_OK && l < v->info.layers; l++) {
+        vit_block *b = &v->blocks[l];
+        int M = v->info.mlp_hidden;
+        int M1 = v->act == VIT_SWIGLU ? 2 * M : M;
+        b->qkv = nn_linear_pack(b->qkv_w, b->qkv_b, C, 3 * C);
+        b->proj = nn_linear_pack(b->proj_w, b->proj_b, C, C);
+        b->fc1 = nn_linear_pack(b->fc1_w, b->fc1_b, C, M1);
+        b->fc2 = nn_linear_pack(b->fc2_w, b->fc2_b, M, C);
+        if (!b->qkv || !b->proj || !b->fc1 || !b->fc2) st = UAD_ERR_NOMEM;
+    }
     if (st != UAD_OK) {
         uad_vit_free(v);
         return st;
@@ -660,8 +671,15 @@ uad_status uad_vit_load(uad_vit **out, uad_vit_kind kind, const char *dir) {
 
 void uad_vit_free(uad_vit *v) {
     if (!v) return;
+    for (int l = 0; v->blocks && l < v->info.layers; l++) {
+        nn_linear_packed_free(v->blocks[l].qkv);
+        nn_linear_packed_free(v->blocks[l].proj);
+        nn_linear_packed_free(v->blocks[l].fc1);
+        nn_linear_packed_free(v->blocks[l].fc2);
+    }
     free(v->blocks);
     free(v->arena);
+    free(v->work);
     free(v);
 }
 

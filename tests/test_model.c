@@ -234,17 +234,44 @@ static void test_train_and_predict(void) {
     uad_model_free(m3);
 
     /* calibration on the 4 normal training images: tau is the next float
-     * above their highest S_d pixel, and none of them is flagged */
+     * above the highest S_d pixel of their 8 flips and rotations (built
+     * here as 0-3 quarter turns of the image and of its mirror), and none
+     * of those views is flagged */
     float tau = 0, hi = 0;
     CHECK(uad_predict_calibrate(m, tr.img, 4, &tau) == UAD_OK);
     CHECK(uad_model_tau(m) == tau);
-    for (int i = 0; i < 4; i++) {
-        uad_prediction pr;
-        CHECK(uad_predict(&pr, m, &tr.img[i]) == UAD_OK);
-        CHECK(pr.image_class == 0 && pr.area[0] == (size_t)W * H);
-        for (int k = 0; k < W * H; k++) hi = pr.det[k] > hi ? pr.det[k] : hi;
-        uad_prediction_free(&pr);
-    }
+    int flagged = 0;
+    for (int i = 0; i < 4; i++)
+        for (int v = 0; v < 8; v++) {
+            uad_image a = tr.img[i], b = a;
+            a.data = malloc(sizeof(float) * W * H * a.c);
+            b.data = malloc(sizeof(float) * W * H * a.c);
+            size_t plane = (size_t)W * H;
+            for (int c = 0; c < a.c; c++) /* mirror when v >= 4 */
+                for (int y = 0; y < H; y++)
+                    for (int x = 0; x < W; x++)
+                        a.data[c * plane + (size_t)y * W + x] =
+                            tr.img[i].data[c * plane + (size_t)y * W +
+                                           (v >= 4 ? W - 1 - x : x)];
+            for (int r = 0; r < v % 4; r++) { /* quarter turn: b = rot(a) */
+                b.w = a.h, b.h = a.w;
+                for (int c = 0; c < a.c; c++)
+                    for (int y = 0; y < b.h; y++)
+                        for (int x = 0; x < b.w; x++)
+                            b.data[c * plane + (size_t)y * b.w + x] =
+                                a.data[c * plane + (size_t)(a.h - 1 - x) * a.w + y];
+                uad_image t = a;
+                a = b, b = t;
+            }
+            uad_prediction pr;
+            CHECK(uad_predict(&pr, m, &a) == UAD_OK);
+            flagged += pr.image_class != 0;
+            for (int k = 0; k < W * H; k++) hi = pr.det[k] > hi ? pr.det[k] : hi;
+            uad_prediction_free(&pr);
+            free(a.data), free(b.data);
+        }
+    printf("calibrated tau %.6f, 32 views flagged: %d\n", tau, flagged);
+    CHECK(flagged == 0);
     CHECK(tau == nextafterf(hi, 2.0f));
     CHECK(uad_predict_calibrate(m, tr.img, 0, NULL) == UAD_ERR_DATA);
     uad_model_free(m);

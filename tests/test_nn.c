@@ -285,6 +285,66 @@ static void test_bf16(void) {
     free(ref);
 }
 
+/* ---- linear with packed constant weights ---- */
+
+/* act(x W^T + b) * s (+ prev) in double, as nn_linear_packed_forward
+ * documents it. */
+static void naive_packed(double *ref, const float *x, const float *w,
+                         const float *b, const float *s, const float *prev,
+                         int T, int C, int OC, nn_act act) {
+    for (int t = 0; t < T; t++)
+        for (int o = 0; o < OC; o++) {
+            double a = b ? b[o] : 0.0;
+            for (int c = 0; c < C; c++)
+                a += (double)x[(size_t)t * C + c] * w[(size_t)o * C + c];
+            if (act == NN_ACT_GELU) a = 0.5 * a * (1.0 + erf(a / sqrt(2.0)));
+            if (act == NN_ACT_QUICK_GELU) a = a / (1.0 + exp(-1.702 * a));
+            if (s) a *= s[o];
+            if (prev) a += prev[(size_t)t * OC + o];
+            ref[(size_t)t * OC + o] = a;
+        }
+}
+
+/* Every combination of activation, scale and accumulation, two row counts
+ * (the packed layout is shared), then bf16 where the CPU has it; the
+ * second call reuses the packing. */
+static void test_linear_packed(void) {
+    printf("linear packed\n");
+    int C = 37, OC = 29, Ts[2] = {5, 131};
+    float *w = rnd((size_t)OC * C, -0.5, 0.5), *b = rnd(OC, -1, 1);
+    float *s = rnd(OC, 0.1, 2), *x = rnd((size_t)131 * C, -2, 2);
+    float *prev = rnd((size_t)131 * OC, -1, 1), *out = zeros((size_t)131 * OC);
+    double *ref = malloc(sizeof(double) * 131 * OC);
+    nn_linear_packed *p = nn_linear_pack(w, b, C, OC);
+    nn_linear_packed *q = nn_linear_pack(w, NULL, C, OC);
+    CHECK(p != NULL && q != NULL);
+    for (int prec = 0; prec < 2; prec++) {
+        if (prec == 1 && nn_set_precision(NN_BF16) != 0) break;
+        double tol = prec ? 2e-2 : 1e-5;
+        for (int ti = 0; ti < 2; ti++)
+            for (int act = 0; act < 3; act++)
+                for (int v = 0; v < 4; v++) {
+                    int T = Ts[ti], sc = v & 1, acc = v >> 1;
+                    nn_linear_packed *h = act == 2 && v == 3 ? q : p;
+                    memcpy(out, prev, sizeof(float) * (size_t)T * OC);
+                    nn_linear_packed_forward(out, x, h, T, (nn_act)act,
+                                             sc ? s : NULL, acc);
+                    naive_packed(ref, x, w, h == p ? b : NULL, sc ? s : NULL,
+                                 acc ? prev : NULL, T, C, OC, (nn_act)act);
+                    char what[64];
+                    snprintf(what, sizeof what, "%s T%d act%d scale%d acc%d%s",
+                             prec ? "bf16" : "f32", T, act, sc, acc,
+                             h == q ? " nobias" : "");
+                    CHECK(rel_err(what, out, ref, (size_t)T * OC, 1e-3) < tol);
+                }
+    }
+    nn_set_precision(NN_F32);
+    nn_linear_packed_free(p);
+    nn_linear_packed_free(q);
+    nn_linear_packed_free(NULL);
+    free(w), free(b), free(s), free(x), free(prev), free(out), free(ref);
+}
+
 /* ---- batch norm ---- */
 
 typedef struct {
@@ -923,6 +983,7 @@ int main(void) {
     test_conv_k(3);
     test_conv_k(1);
     test_bf16();
+    test_linear_packed();
     test_batchnorm();
     test_elementwise();
     test_resize();
