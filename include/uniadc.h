@@ -818,7 +818,11 @@ void uad_model_free(uad_model *m);
  * PyTorch-style name, the configuration as string metadata (format,
  * format_version, uniadc_version, categories as a JSON array, backbone,
  * width, input_size, tau). Loading checks every key, shape and value and
- * fails with UAD_ERR_FORMAT naming the file and the problem. */
+ * fails with UAD_ERR_FORMAT naming the file and the problem. Models on a
+ * ViT backbone or with frozen embeddings are format_version 2 and add
+ * embed_frozen, text, backbone_dir, backbone_hidden, backbone_layers and
+ * backbone_patch (the ViT's weights stay in its folder); built-in models
+ * with learnable embeddings are written as version 1, as before. */
 uad_status uad_model_save(const uad_model *m, const char *path);
 uad_status uad_model_load(uad_model **out, const char *path);
 /* The same; a model on a ViT backbone loads the checkpoint from the
