@@ -23,7 +23,10 @@ static const char *k_usage =
     "<out>/<category>/<stem>.png (8-bit class ids) and <out>/scores.csv, the\n"
     "layout read by `uniadc eval --maps OUT --class-maps OUT`.\n"
     "Maps have each input's own size.\n\n"
-    "options: --tau T (override the model's threshold), --quiet, --verbose\n";
+    "options: --tau T (override the model's threshold), --quiet, --verbose\n"
+    "  --backbone KIND:DIR  the ViT checkpoint folder of a model trained on\n"
+    "         one (default: the folder recorded in the model file); it must\n"
+    "         be of the recorded kind and shape\n";
 
 typedef struct item {
     const char *path;  /* as given or absolute (dataset)            */
@@ -107,7 +110,7 @@ static uad_status write_raw(const char *out, const item *it,
 }
 
 typedef struct predict_opts {
-    const char *model, *dir, *out;
+    const char *model, *dir, *out, *backbone;
     float tau;
     int raw;
 } predict_opts;
@@ -149,6 +152,7 @@ static int parse_args(predict_opts *o, cli_common *com, int argc,
         {"out", required_argument, 0, 'o'},
         {"raw", no_argument, 0, 'r'},
         {"tau", required_argument, 0, 't'},
+        {"backbone", required_argument, 0, 'b'},
         CLI_COMMON_OPTIONS, {0, 0, 0, 0}};
     int opt;
     while ((opt = cli_next_opt(argc, argv, opts, com, "predict", k_usage)) > 0) {
@@ -158,6 +162,7 @@ static int parse_args(predict_opts *o, cli_common *com, int argc,
         case 'd': o->dir = optarg; break;
         case 'o': o->out = optarg; break;
         case 'r': o->raw = 1; break;
+        case 'b': o->backbone = optarg; break;
         case 't':
             o->tau = strtof(optarg, &end);
             if (end == optarg || *end || !(o->tau > 0 && o->tau < 1))
@@ -207,7 +212,7 @@ static int list_items(item **items, size_t *n, uad_dataset **ds,
 }
 
 int cmd_predict(int argc, char **argv) {
-    predict_opts o = {NULL, NULL, NULL, 0, 0};
+    predict_opts o = {NULL, NULL, NULL, NULL, 0, 0};
     cli_common com = {0, 1};
     int rc = parse_args(&o, &com, argc, argv);
     if (rc) return rc;
@@ -217,7 +222,7 @@ int cmd_predict(int argc, char **argv) {
     uad_dataset *ds = NULL;
     item *items = NULL;
     size_t n = 0;
-    uad_status st = uad_model_load(&m, o.model);
+    uad_status st = uad_model_load_with(&m, o.model, o.backbone);
     if (st) return cli_fail(st);
     if (o.tau > 0) uad_model_set_tau(m, o.tau);
     rc = list_items(&items, &n, &ds, &o, argc, argv);

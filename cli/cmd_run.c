@@ -9,7 +9,8 @@ static const char *k_usage =
     "usage: uniadc run --data DIR --priors FILE --setting zero|few --kn N|all\n"
     "                  [--ka N] --out DIR [--seed S] [--method both|unified|knn]\n"
     "                  [--per-category N] [--candidates N] [--size N]\n"
-    "                  [--width N] [--backbone hybrid|gabor|stem] [--epochs N]\n"
+    "                  [--width N] [--backbone hybrid|gabor|stem|KIND:DIR]\n"
+    "                  [--text clip:DIR] [--epochs N]\n"
     "                  [--steps N] [--batch N] [--augment] [--bf16] [--raw]\n"
     "                  [--quiet] [--verbose]\n\n"
     "Picks the support set (SPEC section 2), synthesizes defect images of\n"
@@ -18,11 +19,17 @@ static const char *k_usage =
     "metrics_<method>.json, model.safetensors and figures/*.png. --method\n"
     "both (default) also runs the training-free kNN baseline. --raw writes\n"
     "the maps as `uniadc eval` reads them (OUT/raw_<method>/maps, class_maps).\n"
-    "Point --data at your own MVTec-AD-layout folder.\n";
+    "Point --data at your own MVTec-AD-layout folder.\n\n"
+    "--backbone dinov2:DIR|dinov3:DIR|clip:DIR trains on a frozen\n"
+    "pretrained ViT (Hugging Face checkpoint folder; --size default 224,\n"
+    "rounded to its patch) and runs the kNN baseline on its last block's\n"
+    "patch tokens with cosine distances (AnomalyDINO with DINOv2).\n"
+    "--text clip:DIR: frozen category embeddings from a CLIP text encoder\n"
+    "(the width becomes its projection width).\n";
 
 enum { O_DATA = 1, O_PRIORS, O_SET, O_KN, O_KA, O_OUT, O_METHOD, O_PER,
        O_CAND, O_SIZE, O_WIDTH, O_BACKBONE, O_EPOCHS, O_STEPS, O_BATCH,
-       O_AUG, O_BF16, O_RAW };
+       O_AUG, O_BF16, O_RAW, O_TEXT };
 
 /* Positive integer option into *dst; 0 or an exit code. */
 static int int_opt(int *dst, const char *name, const char *arg) {
@@ -44,9 +51,10 @@ static int parse(uad_run_params *p, cli_common *com, int argc, char **argv) {
         {"backbone", 1, 0, O_BACKBONE}, {"epochs", 1, 0, O_EPOCHS},
         {"steps", 1, 0, O_STEPS}, {"batch", 1, 0, O_BATCH},
         {"augment", 0, 0, O_AUG}, {"bf16", 0, 0, O_BF16},
-        {"raw", 0, 0, O_RAW}, CLI_COMMON_OPTIONS, {0, 0, 0, 0}};
+        {"raw", 0, 0, O_RAW}, {"text", 1, 0, O_TEXT}, CLI_COMMON_OPTIONS,
+        {0, 0, 0, 0}};
     const char *set = NULL, *kn = NULL, *ka = NULL;
-    int opt, rc = 0;
+    int opt, rc = 0, size_given = 0, width_given = 0;
     while (!rc && (opt = cli_next_opt(argc, argv, opts, com, "run", k_usage)) > 0) {
         switch (opt) {
         case O_DATA: p->data_dir = optarg; break;
@@ -67,13 +75,24 @@ static int parse(uad_run_params *p, cli_common *com, int argc, char **argv) {
                                  optarg); break;
         case O_CAND: rc = int_opt(&p->synth.n_candidates, "candidates",
                                   optarg); break;
-        case O_SIZE: rc = int_opt(&p->model.input_size, "size", optarg); break;
-        case O_WIDTH: rc = int_opt(&p->model.width, "width", optarg); break;
+        case O_SIZE:
+            size_given = 1;
+            rc = int_opt(&p->model.input_size, "size", optarg);
+            break;
+        case O_WIDTH:
+            width_given = 1;
+            rc = int_opt(&p->model.width, "width", optarg);
+            break;
         case O_BACKBONE:
-            p->model.backbone = uad_backbone_parse(optarg);
-            if (p->model.backbone < 0)
-                rc = cli_usage_error("run", k_usage, "unknown backbone '%s'",
-                                     optarg);
+            if (uad_backbone_parse_spec(&p->model.backbone,
+                                        &p->model.backbone_dir, optarg))
+                rc = cli_usage_error("run", k_usage, "%s", uad_last_error());
+            break;
+        case O_TEXT:
+            p->text = optarg;
+            if (strncmp(optarg, "clip:", 5) || !optarg[5])
+                rc = cli_usage_error("run", k_usage, "--text wants clip:DIR, "
+                                     "got '%s'", optarg);
             break;
         case O_EPOCHS: rc = int_opt(&p->train.epochs, "epochs", optarg); break;
         case O_STEPS: rc = int_opt(&p->train.steps_per_epoch, "steps",
@@ -92,6 +111,11 @@ static int parse(uad_run_params *p, cli_common *com, int argc, char **argv) {
     if (!p->data_dir || !p->priors_path || !p->out_dir || !set)
         return cli_usage_error("run", k_usage, "--data, --priors, --setting "
                                "and --out are required");
+    if (uad_backbone_is_vit(p->model.backbone) && !size_given)
+        p->model.input_size = 224;
+    if (p->text && width_given)
+        return cli_usage_error("run", k_usage, "--width and --text exclude "
+                               "each other: the text encoder sets the width");
     return cli_parse_protocol(&p->protocol, set, kn, ka, "run", k_usage);
 }
 

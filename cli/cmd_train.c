@@ -17,9 +17,19 @@ static const char *k_usage =
     "options:\n"
     "  --width C        embedding width (default 64; published 1024)\n"
     "  --size S         input side, multiple of 32 (default 256; published\n"
-    "                   512)\n"
+    "                   512); ViT backbones: rounded to the patch\n"
+    "                   (default 224)\n"
     "  --published      --width 1024 --size 512\n"
-    "  --backbone NAME  gabor | stem | hybrid (default gabor)\n"
+    "  --backbone NAME  gabor | stem | hybrid (default gabor), or a frozen\n"
+    "                   pretrained ViT: dinov2:DIR | dinov3:DIR | clip:DIR\n"
+    "                   (Hugging Face checkpoint folder; its path is\n"
+    "                   recorded in the model, the weights are not copied;\n"
+    "                   default size 224, --published 512, rounded to a\n"
+    "                   multiple of the patch)\n"
+    "  --text clip:DIR  frozen category embeddings from a CLIP text encoder\n"
+    "                   (names and descriptions of the priors, 10 prompt\n"
+    "                   templates); the width becomes its projection width\n"
+    "                   (default: learnable embeddings)\n"
     "  --epochs N       default 50 (5 steps each)\n"
     "  --steps N        steps per epoch, default 5\n"
     "  --batch N        default 16\n"
@@ -213,10 +223,11 @@ static int gather(pool *p, const uad_support *sup, const synth_row *rows,
 /* ---- options ------------------------------------------------------------ */
 
 typedef struct train_opts {
-    const char *data, *priors, *synth, *out, *setting, *kn, *ka;
+    const char *data, *priors, *synth, *out, *setting, *kn, *ka, *text;
     uad_model_params mp;
     uad_train_params tp;
     int calibrate;
+    int size_given, width_given, published;
 } train_opts;
 
 static int int_opt(int *out, const char *arg, const char *name, long lo,
@@ -238,16 +249,20 @@ static int parse_opt(train_opts *o, int opt, const char *arg) {
     case 's': o->setting = arg; return 0;
     case 'n': o->kn = arg; return 0;
     case 'a': o->ka = arg; return 0;
-    case 'W': return int_opt(&o->mp.width, arg, "--width", 1, 4096);
-    case 'z': return int_opt(&o->mp.input_size, arg, "--size", 32, 2048);
+    case 'W':
+        o->width_given = 1;
+        return int_opt(&o->mp.width, arg, "--width", 1, 4096);
+    case 'z':
+        o->size_given = 1;
+        return int_opt(&o->mp.input_size, arg, "--size", 1, 2048);
     case 'P':
-        o->mp.width = 1024;
-        o->mp.input_size = 512;
+        o->published = 1;
         return 0;
+    case 'X': o->text = arg; return 0;
     case 'b':
-        if ((o->mp.backbone = uad_backbone_parse(arg)) < 0)
-            return cli_usage_error("train", k_usage, "unknown backbone '%s'",
-                                   arg);
+        if (uad_backbone_parse_spec(&o->mp.backbone, &o->mp.backbone_dir,
+                                    arg))
+            return cli_usage_error("train", k_usage, "%s", uad_last_error());
         return 0;
     case 'e': return int_opt(&o->tp.epochs, arg, "--epochs", 1, 100000);
     case 't': return int_opt(&o->tp.steps_per_epoch, arg, "--steps", 1,
@@ -270,6 +285,24 @@ static int parse_opt(train_opts *o, int opt, const char *arg) {
     return -1;
 }
 
+/* --published and the defaults per backbone: built-in 256 (published
+ * 512), ViT 224 (published 512), rounded to the patch by the library;
+ * width 64 (published 1024) unless a text encoder sets it. */
+static int resolve_sizes(train_opts *o) {
+    int vit = uad_backbone_is_vit(o->mp.backbone);
+    if (!o->size_given)
+        o->mp.input_size = o->published ? 512 : vit ? 224 : 256;
+    if (!o->width_given && o->published) o->mp.width = 1024;
+    if (!vit && o->mp.input_size % 32)
+        return cli_usage_error("train", k_usage, "--size %d is not a "
+                               "multiple of 32 (built-in backbones)",
+                               o->mp.input_size);
+    if (o->text && strncmp(o->text, "clip:", 5))
+        return cli_usage_error("train", k_usage, "--text wants clip:DIR, got "
+                               "'%s'", o->text);
+    return 0;
+}
+
 static int parse_args(train_opts *o, cli_common *com, int argc,
                       char **argv) {
     static struct option opts[] = {
@@ -284,6 +317,7 @@ static int parse_args(train_opts *o, cli_common *com, int argc,
         {"size", required_argument, 0, 'z'},
         {"published", no_argument, 0, 'P'},
         {"backbone", required_argument, 0, 'b'},
+        {"text", required_argument, 0, 'X'},
         {"epochs", required_argument, 0, 'e'},
         {"steps", required_argument, 0, 't'},
         {"batch", required_argument, 0, 'B'},
@@ -311,21 +345,41 @@ static int parse_args(train_opts *o, cli_common *com, int argc,
     if (!strcmp(o->setting, "zero") && !o->synth)
         return cli_usage_error("train", k_usage, "zero-shot training needs "
                                "--synth DIR (from `uniadc synth`)");
-    return 0;
+    return resolve_sizes(o);
 }
 
 /* ---- the command ------------------------------------------------------- */
 
-static uad_status train_and_save(const train_opts *o, const uad_priors *pri,
-                                 pool *p, int verbose) {
+/* Trains and writes the model; returns an exit code (message printed). */
+static int train_and_save(const train_opts *o, const uad_priors *pri,
+                          pool *p, int verbose) {
     const char **names = calloc((size_t)pri->n_categories, sizeof *names);
-    if (!names) return UAD_ERR_NOMEM;
+    if (!names) return cli_fail(UAD_ERR_NOMEM);
     for (int i = 0; i < pri->n_categories; i++)
         names[i] = pri->categories[i].name;
     uad_model *m = NULL;
     uad_train_stats stats;
-    uad_status st = uad_model_create(&m, names, pri->n_categories, &o->mp);
+    uad_model_params mp = o->mp;
+    float *embed = NULL;
+    int dim = 0;
+    uad_status st = UAD_OK;
+    if (o->text) {
+        /* SPEC section 6: C equals the text embedding width */
+        st = uad_text_category_embeddings(&embed, &dim, o->text, pri);
+        if (!st && o->width_given && o->mp.width != dim) {
+            free(names);
+            free(embed);
+            return cli_usage_error("train", k_usage, "--width %d differs "
+                                   "from the width %d of the text encoder "
+                                   "%s", o->mp.width, dim, o->text);
+        }
+        mp.width = dim;
+        mp.embed = embed;
+        mp.text = o->text;
+    }
+    if (!st) st = uad_model_create(&m, names, pri->n_categories, &mp);
     free(names);
+    free(embed);
     if (!st) st = uad_train(m, p->s, p->n, &o->tp, &stats);
     if (!st && o->calibrate) {
         size_t n_norm = 0;
@@ -336,11 +390,13 @@ static uad_status train_and_save(const train_opts *o, const uad_priors *pri,
     if (!st) st = uad_model_save(m, o->out);
     if (!st && verbose)
         fprintf(stderr, "uniadc train: %zu samples, %d steps in %.1f s, "
-                "loss %.4f -> %.4f, tau %.4f; wrote %s\n", p->n, stats.steps,
-                stats.seconds, (double)stats.first_loss,
-                (double)stats.last_loss, (double)uad_model_tau(m), o->out);
+                "loss %.4f -> %.4f, tau %.4f; backbone %s, width %d, input "
+                "%d; wrote %s\n", p->n, stats.steps, stats.seconds,
+                (double)stats.first_loss, (double)stats.last_loss,
+                (double)uad_model_tau(m), uad_backbone_name(mp.backbone),
+                uad_model_width(m), uad_model_input_size(m), o->out);
     uad_model_free(m);
-    return st;
+    return st ? cli_fail(st) : 0;
 }
 
 int cmd_train(int argc, char **argv) {
@@ -375,8 +431,7 @@ int cmd_train(int argc, char **argv) {
     if (st) rc = cli_fail(st);
     if (!rc && o.synth) rc = read_manifest(&rows, &n_rows, o.synth, pri);
     if (!rc && (st = gather(&p, &sup, rows, n_rows))) rc = cli_fail(st);
-    if (!rc && (st = train_and_save(&o, pri, &p, com.verbosity > 0)))
-        rc = cli_fail(st);
+    if (!rc) rc = train_and_save(&o, pri, &p, com.verbosity > 0);
     pool_free(&p);
     for (size_t i = 0; i < n_rows; i++) {
         free(rows[i].image);

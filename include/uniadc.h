@@ -721,10 +721,12 @@ double uad_ssim(const uad_image *a, const uad_image *b);
 /* ------------------------------------------------------------------ */
 
 /*
- * The discriminator: a weight-free backbone with four feature levels,
- * necks, four coarse-to-fine fusion blocks and one learnable embedding
- * per defect category; logits are cosine similarities over a learnable
- * temperature, S_y = sigmoid, S_d = mean over Y (SPEC section 6).
+ * The discriminator: a backbone with four feature levels (weight-free
+ * built-in, or a frozen pretrained ViT), necks, four coarse-to-fine
+ * fusion blocks and one embedding per defect category (learnable, or
+ * frozen text embeddings); logits are cosine similarities over a
+ * learnable temperature, S_y = sigmoid, S_d = mean over Y (SPEC
+ * section 6).
  *
  *     uad_model *m = NULL;
  *     uad_model_params mp = uad_model_default_params();
@@ -745,23 +747,65 @@ typedef struct uad_model uad_model;
 typedef enum uad_backbone_kind {
     UAD_BACKBONE_GABOR = 0,  /* fixed oriented filter bank              */
     UAD_BACKBONE_STEM = 1,   /* small CNN stem trained from scratch     */
-    UAD_BACKBONE_HYBRID = 2  /* both, concatenated before the necks     */
+    UAD_BACKBONE_HYBRID = 2, /* both, concatenated before the necks     */
+    /* Frozen pretrained ViTs read from backbone_dir (see "Pretrained ViT
+     * backbones" below): patch tokens after blocks L/4, L/2, 3L/4 and L
+     * (rounded up), through the final layer norm, all four levels on the
+     * one S/p grid (SPEC section 6). */
+    UAD_BACKBONE_DINOV2 = 3,
+    UAD_BACKBONE_DINOV3 = 4,
+    UAD_BACKBONE_CLIP = 5
 } uad_backbone_kind;
 
 typedef struct uad_model_params {
-    int width;       /* embedding width C; published 1024, default 64    */
-    int input_size;  /* square input side S, multiple of 32; published
-                        512, default 256                                 */
+    int width;       /* embedding width C; published 1024, default 64;
+                        with `embed` it is the embeddings' width         */
+    int input_size;  /* square input side S; published 512, default 256.
+                        Built-in backbones: a multiple of 32. ViT: rounded
+                        to the nearest multiple of the patch (at least
+                        one patch), e.g. 224 stays 224 at patch 14 and
+                        16, 512 becomes 518 at patch 14                  */
     int backbone;    /* uad_backbone_kind; default UAD_BACKBONE_GABOR    */
     float tau;       /* pixel threshold on S_d, default 0.5              */
     uint64_t seed;   /* parameter initialisation                         */
+    const char *backbone_dir; /* checkpoint folder of a ViT backbone
+                        (config.json, model.safetensors); recorded in the
+                        model file as given, the weights are not copied  */
+    const float *embed; /* (n, width) frozen category embeddings (e.g.
+                        uad_text_category_embeddings), or NULL for
+                        learnable ones (seeded)                          */
+    const char *text;   /* where `embed` came from ("clip:DIR"), recorded
+                        in the model file; may be NULL                   */
 } uad_model_params;
 
 uad_model_params uad_model_default_params(void);
-/* Name of a backbone kind ("gabor", "stem", "hybrid"), or NULL. */
+/* Name of a backbone kind ("gabor", "stem", "hybrid", "dinov2",
+ * "dinov3", "clip"), or NULL. */
 const char *uad_backbone_name(int kind);
 /* Parse a backbone name; -1 when unknown. */
 int uad_backbone_parse(const char *name);
+/* 1 for the pretrained ViT kinds, else 0. */
+int uad_backbone_is_vit(int kind);
+/* Parse "gabor", "stem", "hybrid" or "KIND:DIR" (KIND dinov2, dinov3 or
+ * clip; DIR non-empty): *kind, and *dir pointing into spec after the
+ * colon (NULL for the built-in kinds). UAD_ERR_USAGE with a message
+ * for anything else (a ViT kind without a folder, a built-in kind with
+ * one). */
+uad_status uad_backbone_parse_spec(int *kind, const char **dir,
+                                   const char *spec);
+/* The input side a ViT with this patch uses for a requested side: the
+ * nearest multiple of the patch, at least one patch. */
+int uad_vit_input_size(int patch, int requested);
+
+/* Frozen category embeddings from a text encoder: spec "clip:DIR" (a
+ * CLIP checkpoint, see "Text encoders" below). *out (malloc'd, caller
+ * frees) holds pri->n_categories rows of *dim floats (the projection
+ * width): row i is uad_clip_category_embedding of category i's name and
+ * descriptions. UAD_ERR_USAGE for another kind; the loader's errors
+ * otherwise. */
+uad_status uad_text_category_embeddings(float **out, int *dim,
+                                        const char *spec,
+                                        const uad_priors *pri);
 
 /* A freshly initialised model for the categories names[0..n-1] (class id
  * i + 1). Names must be non-empty, distinct, without control characters;
@@ -774,9 +818,23 @@ void uad_model_free(uad_model *m);
  * PyTorch-style name, the configuration as string metadata (format,
  * format_version, uniadc_version, categories as a JSON array, backbone,
  * width, input_size, tau). Loading checks every key, shape and value and
- * fails with UAD_ERR_FORMAT naming the file and the problem. */
+ * fails with UAD_ERR_FORMAT naming the file and the problem. Models on a
+ * ViT backbone or with frozen embeddings are format_version 2 and add
+ * embed_frozen, text, backbone_dir, backbone_hidden, backbone_layers and
+ * backbone_patch (the ViT's weights stay in its folder); built-in models
+ * with learnable embeddings are written as version 1, as before. */
 uad_status uad_model_save(const uad_model *m, const char *path);
 uad_status uad_model_load(uad_model **out, const char *path);
+/* The same; a model on a ViT backbone loads the checkpoint from the
+ * folder its file records, or from `backbone` ("KIND:DIR", may be NULL)
+ * when given, which must be of the recorded kind and shape (hidden
+ * width, blocks, patch). A missing or unreadable folder fails with its
+ * loader's status (UAD_ERR_IO for a missing file) and a message naming
+ * the model file and the folder; a checkpoint of another kind or shape
+ * fails with UAD_ERR_DATA naming both shapes. For built-in backbones
+ * `backbone` must be NULL (UAD_ERR_USAGE otherwise). */
+uad_status uad_model_load_with(uad_model **out, const char *path,
+                               const char *backbone);
 
 int uad_model_n_categories(const uad_model *m);
 /* Name of class id `cls` (1..Y); "normal" for 0; NULL out of range. */
@@ -784,6 +842,12 @@ const char *uad_model_category(const uad_model *m, int cls);
 int uad_model_input_size(const uad_model *m);
 int uad_model_width(const uad_model *m);
 int uad_model_backbone(const uad_model *m);
+/* Checkpoint folder of a ViT backbone (as recorded or given), or NULL. */
+const char *uad_model_backbone_dir(const uad_model *m);
+/* Text encoder the frozen embeddings came from, or NULL. */
+const char *uad_model_text(const uad_model *m);
+/* 1 when the category embeddings are frozen (from a text encoder). */
+int uad_model_embed_frozen(const uad_model *m);
 float uad_model_tau(const uad_model *m);
 void uad_model_set_tau(uad_model *m, float tau);
 /* Learned temperature eps of the cosine logits. */
@@ -815,7 +879,8 @@ typedef struct uad_train_params {
     float temp_lr_scale; /* learning-rate factor of the temperature eps;
                             1 = published                                */
     int few_shot;        /* batch = all real samples + synthetic fill    */
-    int augment;         /* random flips and 90-degree rotations         */
+    int augment;         /* random flips and 90-degree rotations (ViT
+                            backbones: of the cached token maps)         */
     int bf16;            /* bf16 matmul/conv inputs, f32 accumulation    */
     int threads;         /* 0 = the compute core's default               */
     uint64_t seed;       /* batch draws and augmentation                 */
@@ -894,6 +959,12 @@ typedef struct uad_run_params {
     uad_image_params image;
     int raw;                 /* also write maps as `uniadc eval` reads  */
     int n_figure;            /* test images per category in the figure  */
+    const char *text;        /* "clip:DIR" or NULL: frozen category
+                                embeddings from that text encoder (the
+                                model's width becomes its projection
+                                width). With a ViT model.backbone, the
+                                kNN baseline runs on the ViT's last-block
+                                patch tokens (AnomalyDINO)              */
 } uad_run_params;
 
 uad_run_params uad_run_default_params(void);

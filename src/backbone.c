@@ -21,6 +21,13 @@ uad_status uad_model_prepare(float *dst, const uad_model *m,
                              const uad_image *img) {
     if (!img || !img->data || img->w < 1 || img->h < 1 || img->c < 1)
         return uad_fail(UAD_ERR_DATA, "image: empty or unallocated");
+    if (uad_has_vit(m)) {
+        /* the checkpoint's own normalisation, at S x S (no crop) */
+        uad_image rgb = *img;
+        if (rgb.c > 3) rgb.c = 3;
+        if (rgb.c == 2) rgb.c = 1;
+        return uad_vit_preprocess(m->vit, dst, &rgb, m->size);
+    }
     int S = m->size, C = img->c >= 3 ? 3 : 1;
     size_t plane = (size_t)S * S;
 
@@ -271,8 +278,8 @@ void uad_stem_backward(uad_model *m, float *grad, uad_acts *a, int n) {
 /* ---- neck inputs ----------------------------------------------------- */
 
 void uad_backbone_gather(uad_acts *a, const uad_model *m, int n) {
-    int use_g = m->backbone != 1, use_s = m->backbone != 0;
-    if (!(use_g && use_s)) return; /* feat[l] aliases gabor or stem */
+    /* feat[l] aliases gabor or stem, or holds the ViT's maps */
+    if (!(uad_has_gabor(m) && uad_has_stem(m))) return;
     for (int l = 0; l < UAD_LEVELS; l++) {
         size_t hw = (size_t)m->grid[l] * m->grid[l];
         size_t gs = UAD_GABOR_DIM * hw;
@@ -290,7 +297,7 @@ void uad_backbone_gather(uad_acts *a, const uad_model *m, int n) {
 void uad_backbone_scatter_grad(uad_acts *a, const uad_model *m, int n,
                                int l) {
     size_t hw = (size_t)m->grid[l] * m->grid[l];
-    size_t gs = m->backbone == 2 ? UAD_GABOR_DIM * hw : 0;
+    size_t gs = uad_has_gabor(m) ? UAD_GABOR_DIM * hw : 0;
     size_t ss = (size_t)uad_stem_channels(l + 1) * hw;
     for (int i = 0; i < n; i++)
         memcpy(a->gtap[l] + i * ss, a->gfeat + (size_t)i * (gs + ss) + gs,

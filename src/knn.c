@@ -1,9 +1,16 @@
 /* knn.c - the training-free baseline of a run (the PatchCore/AnomalyDINO
- * recipe on the built-in backbone's fixed features): a memory bank of
- * normal patch features; a patch's anomaly score is the distance to its
- * nearest bank entry; anomalous patches take the class of the nearest
- * category prototype, the mean feature of that category's synthetic (or
- * example) defect patches. */
+ * recipe): a memory bank of normal patch features; a patch's anomaly
+ * score is the distance to its nearest bank entry; anomalous patches
+ * take the class of the nearest category prototype, the mean feature of
+ * that category's synthetic (or example) defect patches.
+ *
+ * Features: the built-in backbone's fixed bank (all four levels on the
+ * finest grid, standardised per dimension, Euclidean distance), or a
+ * pretrained ViT's last-block patch tokens through its final norm,
+ * L2-normalised, with the cosine distance 1 - cos and the image score
+ * the mean of the highest 1% patch distances: AnomalyDINO's recipe
+ * (Damm et al., 2025) when the ViT is DINOv2, without its foreground
+ * masking and rotated bank copies. */
 #include "model.h"
 #include "nn.h"
 #include "run.h"
@@ -17,16 +24,38 @@
 #define KNN_BANK_MAX 16384
 
 typedef struct {
-    uad_model *m;        /* only its fixed backbone is used            */
+    uad_model *m;        /* built-in: only its fixed backbone is used  */
     uad_acts a;          /* batch-1 activations                        */
-    int R, D;            /* finest grid side, feature dim              */
+    const uad_vit *vit;  /* or a ViT (borrowed)                        */
+    int cosine;          /* ViT: unit features, distance 1 - cos       */
+    int S, R, D;         /* input side, finest grid side, feature dim  */
     float *up;           /* (D, R*R) scratch                           */
+    float *pix;          /* ViT: (3, S, S) preprocessed input          */
     float *mean, *istd;  /* (D) standardisation from the normal bank   */
 } knn_fx;
 
+/* The ViT's last block at the run's input side (a multiple of the
+ * patch: uad_run rounds it). */
+static uad_status fx_init_vit(knn_fx *f, const uad_vit *vit, int S) {
+    uad_vit_info in;
+    uad_vit_get_info(vit, &in);
+    f->vit = vit;
+    f->cosine = 1;
+    f->S = S;
+    f->R = S / in.patch;
+    f->D = in.hidden;
+    f->up = uad_malloc((size_t)f->D * f->R * f->R * sizeof *f->up);
+    f->pix = uad_malloc((size_t)3 * S * S * sizeof *f->pix);
+    f->mean = uad_calloc((size_t)f->D, sizeof *f->mean);
+    f->istd = uad_malloc((size_t)f->D * sizeof *f->istd);
+    for (int d = 0; f->istd && d < f->D; d++) f->istd[d] = 1;
+    return f->up && f->pix && f->mean && f->istd ? UAD_OK : UAD_ERR_NOMEM;
+}
+
 static uad_status fx_init(knn_fx *f, const uad_priors *pri,
-                          const uad_run_params *p) {
+                          const uad_run_params *p, const uad_vit *vit) {
     memset(f, 0, sizeof *f);
+    if (vit) return fx_init_vit(f, vit, p->model.input_size);
     const char **names = uad_calloc((size_t)pri->n_categories, sizeof *names);
     if (!names) return UAD_ERR_NOMEM;
     for (int i = 0; i < pri->n_categories; i++)
@@ -38,6 +67,7 @@ static uad_status fx_init(knn_fx *f, const uad_priors *pri,
     free(names);
     if (st == UAD_OK) st = uad_acts_alloc(&f->a, f->m, 1, 0);
     if (st != UAD_OK) return st;
+    f->S = f->m->size;
     f->R = f->m->grid[0];
     f->D = UAD_LEVELS * UAD_GABOR_DIM;
     f->up = uad_malloc((size_t)f->D * f->R * f->R * sizeof *f->up);
@@ -51,12 +81,41 @@ static void fx_free(knn_fx *f) {
     uad_acts_free(&f->a);
     uad_model_free(f->m);
     free(f->up);
+    free(f->pix);
     free(f->mean);
     free(f->istd);
 }
 
+/* ViT patch features of img: out (R*R, D), each row a unit vector. */
+static uad_status fx_run_vit(knn_fx *f, float *out, const uad_image *img) {
+    uad_vit_info in;
+    uad_vit_get_info(f->vit, &in);
+    uad_image rgb = *img;
+    if (rgb.c > 3) rgb.c = 3;
+    if (rgb.c == 2) rgb.c = 1;
+    int L = in.layers;
+    uad_status st = uad_vit_preprocess(f->vit, f->pix, &rgb, f->S);
+    if (st == UAD_OK)
+        st = uad_vit_features(f->vit, &f->up, &L, 1, 1, f->pix, 1, f->S,
+                              f->S);
+    if (st != UAD_OK) return st;
+    size_t P = (size_t)f->R * f->R;
+    for (size_t i = 0; i < P; i++) {
+        double q = 0;
+        for (int d = 0; d < f->D; d++) {
+            float v = f->up[(size_t)d * P + i];
+            out[i * f->D + d] = v;
+            q += (double)v * v;
+        }
+        float inv = q > 0 ? (float)(1.0 / sqrt(q)) : 0.0f;
+        for (int d = 0; d < f->D; d++) out[i * f->D + d] *= inv;
+    }
+    return UAD_OK;
+}
+
 /* Patch features of img: out (R*R, D), standardised. */
 static uad_status fx_run(knn_fx *f, float *out, const uad_image *img) {
+    if (f->vit) return fx_run_vit(f, out, img);
     uad_status st = uad_model_prepare(f->a.img, f->m, img);
     if (st != UAD_OK) return st;
     uad_backbone_fixed(&f->a, f->m, 1);
@@ -82,6 +141,7 @@ typedef struct {
     float *sq;     /* (B) squared norms            */
     int *src;      /* (B) normal image of each row */
     size_t B;
+    int cosine;    /* distances 1 - cos (unit rows) */
 } knn_bank;
 
 /* Bank from the normal support; fixes f's standardisation. */
@@ -94,8 +154,11 @@ static uad_status bank_build(knn_bank *bk, knn_fx *f, const run_support *rs,
     uad_status st = UAD_OK;
     for (size_t i = 0; st == UAD_OK && i < rs->n_normals; i++)
         st = fx_run(f, raw + i * P * D, &rs->normals[i]);
-    /* Per-dimension mean and spread, so no level dominates distances. */
-    for (size_t d = 0; st == UAD_OK && d < D; d++) {
+    /* Per-dimension mean and spread, so no level dominates distances
+     * (not for unit ViT tokens: mean 0 and spread 1 leave them as they
+     * are). */
+    bk->cosine = f->cosine;
+    for (size_t d = 0; st == UAD_OK && !f->cosine && d < D; d++) {
         double s = 0, ss = 0;
         for (size_t i = 0; i < all; i++) {
             s += raw[i * D + d];
@@ -171,7 +234,9 @@ static void bank_query_skip(float *dist, const knn_bank *bk,
         double q = 0;
         for (int d = 0; d < D; d++) q += (double)feat[i * D + d] * feat[i * D + d];
         double v = q + dist[i];
-        dist[i] = (float)sqrt(v > 0 ? v : 0);
+        /* unit vectors: |a - b|^2 / 2 = 1 - cos(a, b) */
+        dist[i] = bk->cosine ? (float)(v > 0 ? 0.5 * v : 0)
+                             : (float)sqrt(v > 0 ? v : 0);
     }
 }
 
@@ -262,7 +327,7 @@ static float best_tau(dl *v, size_t n) {
 static uad_status head_fit(knn_head *h, knn_fx *f, const knn_bank *bk,
                            const uad_synth_list *syn, const run_support *rs,
                            int Y, float *scratch) {
-    int R = f->R, D = f->D, S = f->m->size;
+    int R = f->R, D = f->D, S = f->S;
     size_t P = (size_t)R * R;
     h->Y = Y;
     h->proto = uad_calloc((size_t)Y * D, sizeof *h->proto);
@@ -351,7 +416,7 @@ static uad_status knn_one(run_preds *out, size_t i, knn_fx *f,
     bank_query(dist, bk, feat, P, D, scratch);
     out->det[i] = uad_malloc(N * sizeof(float));
     out->cls[i] = uad_malloc(N);
-    float *tmp = uad_malloc(N * sizeof(float));
+    float *tmp = uad_malloc((N > P ? N : P) * sizeof(float));
     uint8_t gcls[256 * 256];
     if (!out->det[i] || !out->cls[i] || !tmp || P > sizeof gcls) {
         free(tmp);
@@ -385,7 +450,13 @@ static uad_status knn_one(run_preds *out, size_t i, knn_fx *f,
     for (int c = 1; c <= h->Y; c++)
         if (area[c] && (best == 0 || area[c] > area[best])) best = c;
     out->image_class[i] = best;
-    out->score[i] = top_mean(out->det[i], N, 100, tmp);
+    /* image score: SPEC section 7's mean of the 100 highest map values;
+     * with a ViT, AnomalyDINO's mean of the highest 1% patch distances
+     * (at least one patch) */
+    if (f->cosine)
+        out->score[i] = top_mean(dist, P, P / 100 ? P / 100 : 1, tmp);
+    else
+        out->score[i] = top_mean(out->det[i], N, 100, tmp);
     out->w[i] = W;
     out->h[i] = H;
     free(tmp);
@@ -394,12 +465,13 @@ static uad_status knn_one(run_preds *out, size_t i, knn_fx *f,
 
 uad_status run_knn(run_preds *out, const run_support *rs,
                    const uad_synth_list *syn, const uad_priors *pri,
-                   const uad_support *sup, const uad_run_params *p) {
+                   const uad_support *sup, const uad_run_params *p,
+                   const uad_vit *vit) {
     knn_fx f;
     knn_bank bk = {0};
     knn_head h = {0};
     double t0 = run_now();
-    uad_status st = fx_init(&f, pri, p);
+    uad_status st = fx_init(&f, pri, p, vit);
     size_t P = (size_t)f.R * f.R;
     float *scratch = uad_malloc(P * 2048 * sizeof *scratch);
     float *feat = uad_malloc(P * (size_t)f.D * sizeof *feat);

@@ -8,16 +8,55 @@
 #include <math.h>
 #include <string.h>
 
-static const char *const g_backbones[] = {"gabor", "stem", "hybrid"};
+static const char *const g_backbones[] = {"gabor", "stem", "hybrid",
+                                          "dinov2", "dinov3", "clip"};
+#define N_BACKBONES 6
 
 const char *uad_backbone_name(int kind) {
-    return kind >= 0 && kind < 3 ? g_backbones[kind] : NULL;
+    return kind >= 0 && kind < N_BACKBONES ? g_backbones[kind] : NULL;
 }
 
 int uad_backbone_parse(const char *name) {
-    for (int i = 0; name && i < 3; i++)
+    for (int i = 0; name && i < N_BACKBONES; i++)
         if (!strcmp(name, g_backbones[i])) return i;
     return -1;
+}
+
+int uad_backbone_is_vit(int kind) {
+    return kind >= UAD_BACKBONE_DINOV2 && kind <= UAD_BACKBONE_CLIP;
+}
+
+uad_status uad_backbone_parse_spec(int *kind, const char **dir,
+                                   const char *spec) {
+    const char *colon = spec ? strchr(spec, ':') : NULL;
+    char name[16];
+    size_t n = colon ? (size_t)(colon - spec) : (spec ? strlen(spec) : 0);
+    *kind = -1;
+    *dir = NULL;
+    if (!spec || n >= sizeof name)
+        return uad_fail(UAD_ERR_USAGE, "unknown backbone '%s' (gabor, stem, "
+                        "hybrid, dinov2:DIR, dinov3:DIR or clip:DIR)",
+                        spec ? spec : "");
+    memcpy(name, spec, n);
+    name[n] = 0;
+    int k = uad_backbone_parse(name);
+    if (k < 0)
+        return uad_fail(UAD_ERR_USAGE, "unknown backbone '%s' (gabor, stem, "
+                        "hybrid, dinov2:DIR, dinov3:DIR or clip:DIR)", spec);
+    if (uad_backbone_is_vit(k) && (!colon || !colon[1]))
+        return uad_fail(UAD_ERR_USAGE, "backbone '%s' needs its checkpoint "
+                        "folder: %s:DIR", spec, name);
+    if (!uad_backbone_is_vit(k) && colon)
+        return uad_fail(UAD_ERR_USAGE, "backbone '%s': the built-in %s "
+                        "backbone takes no folder", spec, name);
+    *kind = k;
+    *dir = colon ? colon + 1 : NULL;
+    return UAD_OK;
+}
+
+int uad_vit_input_size(int patch, int requested) {
+    int k = (requested + patch / 2) / patch;
+    return (k < 1 ? 1 : k) * patch;
 }
 
 uad_model_params uad_model_default_params(void) {
@@ -27,6 +66,9 @@ uad_model_params uad_model_default_params(void) {
     p.backbone = UAD_BACKBONE_GABOR;
     p.tau = 0.5f;
     p.seed = 0;
+    p.backbone_dir = NULL;
+    p.embed = NULL;
+    p.text = NULL;
     return p;
 }
 
@@ -86,16 +128,22 @@ uad_status uad_model_layout(uad_model *m) {
     if (!m->params) return UAD_ERR_NOMEM;
     m->n_params = 0;
     for (int l = 0; l < UAD_LEVELS; l++) {
-        m->grid[l] = m->size / (4 << l);
         int d = 0;
-        if (m->backbone != UAD_BACKBONE_STEM) d += UAD_GABOR_DIM;
-        if (m->backbone != UAD_BACKBONE_GABOR) d += uad_stem_channels(l + 1);
+        if (uad_has_gabor(m)) d += UAD_GABOR_DIM;
+        if (uad_has_stem(m)) d += uad_stem_channels(l + 1);
+        m->grid[l] = m->size / (4 << l);
+        if (uad_has_vit(m)) {
+            /* every level on the one patch grid (SPEC section 6) */
+            uad_vit_info in;
+            uad_vit_get_info(m->vit, &in);
+            d = in.hidden;
+            m->grid[l] = m->size / in.patch;
+        }
         m->feat_dim[l] = d;
     }
 
     /* stem (trained with the fusion part, so inside the clipped group) */
-    for (int j = 0; m->backbone != UAD_BACKBONE_GABOR && j <= UAD_LEVELS;
-         j++) {
+    for (int j = 0; uad_has_stem(m) && j <= UAD_LEVELS; j++) {
         int co = uad_stem_channels(j), ci = j ? uad_stem_channels(j - 1) : 3;
         m->stem_w[j] = add_param(&c, 1, 4, co, ci, 3, 3, "stem.%d.weight", j);
         m->stem_b[j] = add_param(&c, 1, 1, co, 0, 0, 0, "stem.%d.bias", j);
@@ -114,7 +162,9 @@ uad_status uad_model_layout(uad_model *m) {
     }
     /* embeddings and temperature: outside the clipped group */
     c.clip = 0;
-    m->embed = add_param(&c, 1, 2, m->n_cat, C, 0, 0, "embed.weight");
+    /* frozen text embeddings are not trained (decay 0: no AdamW) */
+    m->embed = add_param(&c, !m->embed_frozen, 2, m->n_cat, C, 0, 0,
+                         "embed.weight");
     m->temp = add_param(&c, 1, 1, 1, 0, 0, 0, "temperature");
     UAD_ASSERT(m->n_params < c.cap);
     m->n_arena = c.off;
@@ -162,6 +212,13 @@ void uad_model_init_params(uad_model *m, uint64_t seed) {
     }
 }
 
+/* Frozen embeddings are copied in as given (every other parameter keeps
+ * its seeded stream, since each has its own fork). */
+static void set_embed(uad_model *m, const float *embed) {
+    memcpy(uad_pptr(m, m->embed), embed,
+           m->params[m->embed].n * sizeof(float));
+}
+
 /* ---- create, free, accessors -------------------------------------------- */
 
 static uad_status check_names(const char *const *names, int n) {
@@ -187,42 +244,114 @@ static uad_status check_config(const uad_model_params *p) {
     if (p->width < 1 || p->width > 4096)
         return uad_fail(UAD_ERR_USAGE, "model: width %d out of 1..4096",
                         p->width);
-    if (p->input_size < 32 || p->input_size > 2048 || p->input_size % 32)
-        return uad_fail(UAD_ERR_USAGE, "model: input size %d is not a "
-                        "multiple of 32 in 32..2048", p->input_size);
     if (!uad_backbone_name(p->backbone))
         return uad_fail(UAD_ERR_USAGE, "model: unknown backbone %d",
                         p->backbone);
+    if (uad_backbone_is_vit(p->backbone)) {
+        if (p->input_size < 1 || p->input_size > 2048)
+            return uad_fail(UAD_ERR_USAGE, "model: input size %d is not in "
+                            "1..2048", p->input_size);
+    } else if (p->input_size < 32 || p->input_size > 2048 ||
+               p->input_size % 32) {
+        return uad_fail(UAD_ERR_USAGE, "model: input size %d is not a "
+                        "multiple of 32 in 32..2048", p->input_size);
+    }
     if (!(p->tau > 0 && p->tau < 1))
         return uad_fail(UAD_ERR_USAGE, "model: tau %g not in (0, 1)",
                         (double)p->tau);
     return UAD_OK;
 }
 
-/* Allocate the struct with configuration and layout, parameters zero. */
-uad_status uad_model_new(uad_model **out, const char *const *names, int n,
-                         const uad_model_params *p) {
+/* The ViT part of the configuration: the feeding blocks L/4, L/2, 3L/4
+ * and L rounded up (3, 6, 9, 12 of 12) and the input side rounded to the
+ * patch. */
+static uad_status setup_vit(uad_model *m, uad_vit *vit, const char *dir) {
+    uad_vit_info in;
+    uad_vit_get_info(vit, &in);
+    m->vit = vit;
+    if (!(m->vit_dir = uad_strdup(dir))) return UAD_ERR_NOMEM;
+    for (int l = 0; l < UAD_LEVELS; l++)
+        m->vit_layers[l] = ((l + 1) * in.layers + UAD_LEVELS - 1) / UAD_LEVELS;
+    int S = uad_vit_input_size(in.patch, m->size);
+    if (S != m->size)
+        UAD_INFO("model: input side %d rounded to %d, a multiple of the "
+                 "%s patch %d", m->size, S, uad_backbone_name(m->backbone),
+                 in.patch);
+    if (S > 2048)
+        return uad_fail(UAD_ERR_USAGE, "model: input side %d is over 2048",
+                        S);
+    m->size = S;
+    return UAD_OK;
+}
+
+/* Frozen embeddings must be finite and non-zero (the head normalises
+ * them). */
+static uad_status check_embed(const float *e, int n, int C) {
+    for (int i = 0; i < n; i++) {
+        double q = 0;
+        for (int k = 0; k < C; k++) q += (double)e[(size_t)i * C + k] *
+                                         e[(size_t)i * C + k];
+        if (!(q > 0) || !isfinite(q))
+            return uad_fail(UAD_ERR_DATA, "model: frozen embedding of "
+                            "category %d is zero or not finite", i + 1);
+    }
+    return UAD_OK;
+}
+
+uad_status uad_model_new_with(uad_model **out, const char *const *names,
+                              int n, const uad_model_params *p,
+                              uad_vit *vit, int embed_frozen) {
     uad_status st;
     *out = NULL;
-    if ((st = check_names(names, n)) || (st = check_config(p))) return st;
+    if ((st = check_names(names, n)) || (st = check_config(p)) ||
+        (p->embed && (st = check_embed(p->embed, n, p->width)))) {
+        uad_vit_free(vit);
+        return st;
+    }
+    UAD_ASSERT(!vit == !uad_backbone_is_vit(p->backbone));
     uad_model *m = uad_calloc(1, sizeof *m);
-    if (!m) return UAD_ERR_NOMEM;
+    if (!m) {
+        uad_vit_free(vit);
+        return UAD_ERR_NOMEM;
+    }
     m->width = p->width;
     m->size = p->input_size;
     m->backbone = p->backbone;
     m->tau = p->tau;
     m->n_cat = n;
+    m->embed_frozen = embed_frozen || p->embed != NULL;
+    st = vit ? setup_vit(m, vit, p->backbone_dir ? p->backbone_dir : "")
+             : UAD_OK;
+    if (!st && p->text && !(m->text = uad_strdup(p->text)))
+        st = UAD_ERR_NOMEM;
     m->cat = uad_calloc((size_t)n, sizeof *m->cat);
-    st = m->cat ? UAD_OK : UAD_ERR_NOMEM;
+    if (!st && !m->cat) st = UAD_ERR_NOMEM;
     for (int i = 0; !st && i < n; i++)
         if (!(m->cat[i] = uad_strdup(names[i]))) st = UAD_ERR_NOMEM;
     if (!st) st = uad_model_layout(m);
     if (st) {
+        if (!m->vit) uad_vit_free(vit);
         uad_model_free(m);
         return st;
     }
     *out = m;
     return UAD_OK;
+}
+
+/* Allocate the struct with configuration and layout, parameters zero. */
+uad_status uad_model_new(uad_model **out, const char *const *names, int n,
+                         const uad_model_params *p) {
+    uad_vit *vit = NULL;
+    *out = NULL;
+    if (uad_backbone_is_vit(p->backbone)) {
+        if (!p->backbone_dir || !*p->backbone_dir)
+            return uad_fail(UAD_ERR_USAGE, "model: backbone %s needs its "
+                            "checkpoint folder", uad_backbone_name(p->backbone));
+        uad_status st = uad_vit_load(&vit, (uad_vit_kind)(p->backbone - 2),
+                                     p->backbone_dir);
+        if (st) return st;
+    }
+    return uad_model_new_with(out, names, n, p, vit, 0);
 }
 
 uad_status uad_model_create(uad_model **out, const char *const *names,
@@ -232,11 +361,15 @@ uad_status uad_model_create(uad_model **out, const char *const *names,
     uad_status st = uad_model_new(out, names, n, p);
     if (st) return st;
     uad_model_init_params(*out, p->seed);
+    if (p->embed) set_embed(*out, p->embed);
     return UAD_OK;
 }
 
 void uad_model_free(uad_model *m) {
     if (!m) return;
+    uad_vit_free(m->vit);
+    free(m->vit_dir);
+    free(m->text);
     for (int i = 0; m->cat && i < m->n_cat; i++) free(m->cat[i]);
     free(m->cat);
     free(m->params);
@@ -254,6 +387,9 @@ const char *uad_model_category(const uad_model *m, int cls) {
 int uad_model_input_size(const uad_model *m) { return m->size; }
 int uad_model_width(const uad_model *m) { return m->width; }
 int uad_model_backbone(const uad_model *m) { return m->backbone; }
+const char *uad_model_backbone_dir(const uad_model *m) { return m->vit_dir; }
+const char *uad_model_text(const uad_model *m) { return m->text; }
+int uad_model_embed_frozen(const uad_model *m) { return m->embed_frozen; }
 float uad_model_tau(const uad_model *m) { return m->tau; }
 void uad_model_set_tau(uad_model *m, float tau) { m->tau = tau; }
 float uad_model_temperature(const uad_model *m) {

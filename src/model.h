@@ -10,7 +10,11 @@
 #define UAD_GABOR_DIM 10      /* fixed features per level (backbone.c)    */
 #define UAD_STEM_DIM0 16      /* channels of the stem's first conv        */
 #define UAD_MODEL_FORMAT "uniadc-discriminator"
+/* Version 1: built-in backbones with learnable embeddings (files of
+ * such models are still written as version 1, byte for byte as before);
+ * version 2 adds ViT backbones and frozen text embeddings. */
 #define UAD_MODEL_FORMAT_VERSION 1
+#define UAD_MODEL_FORMAT_VERSION_VIT 2
 #define UAD_BN_MOMENTUM 0.1f  /* PyTorch BatchNorm2d defaults             */
 #define UAD_BN_EPS 1e-5f
 
@@ -44,6 +48,14 @@ struct uad_model {
     char **cat;               /* category names, class id i + 1        */
     float tau;
 
+    /* ViT backbone (backbone >= UAD_BACKBONE_DINOV2), owned */
+    uad_vit *vit;
+    char *vit_dir;            /* checkpoint folder as given            */
+    int vit_layers[UAD_LEVELS]; /* block feeding level l (1..L)        */
+    /* category embeddings from a text encoder: frozen */
+    int embed_frozen;
+    char *text;               /* "clip:DIR" as given, or NULL          */
+
     /* geometry: level 0 is the finest, grid side S / (4 << l) */
     int grid[UAD_LEVELS];
     int feat_dim[UAD_LEVELS]; /* channels entering the neck            */
@@ -63,14 +75,31 @@ struct uad_model {
 /* Stem channels after conv j (j = 0..4); taps are convs 1..4. */
 int uad_stem_channels(int j);
 
+/* What the backbone kind holds. */
+static inline int uad_has_gabor(const uad_model *m) {
+    return m->backbone == UAD_BACKBONE_GABOR ||
+           m->backbone == UAD_BACKBONE_HYBRID;
+}
+static inline int uad_has_stem(const uad_model *m) {
+    return m->backbone == UAD_BACKBONE_STEM ||
+           m->backbone == UAD_BACKBONE_HYBRID;
+}
+static inline int uad_has_vit(const uad_model *m) { return m->vit != NULL; }
+
 static inline float *uad_pptr(const uad_model *m, int ix) {
     return m->arena + m->params[ix].off;
 }
 
 /* A model with m's configuration and zero parameters (checked like
- * uad_model_create). */
+ * uad_model_create); a ViT backbone is loaded from p->backbone_dir. */
 uad_status uad_model_new(uad_model **out, const char *const *names, int n,
                          const uad_model_params *p);
+/* The same with an already loaded ViT for a ViT kind (vit is taken
+ * over: freed on failure too), NULL for the built-in kinds; embed_frozen
+ * freezes the embeddings without p->embed (the model file holds them). */
+uad_status uad_model_new_with(uad_model **out, const char *const *names,
+                              int n, const uad_model_params *p,
+                              uad_vit *vit, int embed_frozen);
 /* Build the parameter table for m's configuration and allocate the arena
  * (zeroed). Fails only on allocation. */
 uad_status uad_model_layout(uad_model *m);
@@ -88,7 +117,8 @@ struct uad_acts {
     int n;                    /* batch capacity                        */
     int train;
     float *block;             /* the one allocation                    */
-    int fixed_given;          /* gabor[] already filled by the caller  */
+    int fixed_given;          /* gabor[] (ViT: feat[]) already filled
+                                 by the caller                         */
     /* backbone */
     float *img;               /* (n, 3, S, S) normalised input         */
     float *stem[UAD_LEVELS + 1];     /* conv j: ReLU, pooled          */
@@ -124,6 +154,10 @@ void uad_acts_free(uad_acts *a);
 
 /* Fixed part of the backbone: img (n, 3, S, S) -> a->gabor[l]. */
 void uad_backbone_fixed(uad_acts *a, const uad_model *m, int n);
+/* ViT backbone: img (n, 3, S, S), normalised as the checkpoint wants,
+ * -> a->feat[l] (n, hidden, S/p, S/p); sets a->fixed_given. Fails only
+ * for lack of memory. (model_vit.c) */
+uad_status uad_vit_backbone(uad_acts *a, const uad_model *m, int n);
 /* Trainable stem forward/backward (backbone kinds with a stem). */
 void uad_stem_forward(uad_acts *a, const uad_model *m, int n);
 void uad_stem_backward(uad_model *m, float *grad, uad_acts *a, int n);
@@ -135,7 +169,9 @@ void uad_backbone_scatter_grad(uad_acts *a, const uad_model *m, int n,
                                int l);
 
 /* Prepare an image for the network: resize to S x S (bilinear),
- * replicate gray to 3 channels, standardise per image.
+ * replicate gray to 3 channels, standardise per image; for a ViT
+ * backbone uad_vit_preprocess at S x S (bicubic, the checkpoint's
+ * mean/std).
  * dst: (3, S, S). Returns UAD_OK or a status for bad images. */
 uad_status uad_model_prepare(float *dst, const uad_model *m,
                              const uad_image *img);

@@ -9,6 +9,28 @@
 #include <math.h>
 #include <string.h>
 
+/* Version 2 keys: whether the embeddings are frozen and where they came
+ * from; a ViT backbone's folder (as given) and shape, which loading
+ * checks against the checkpoint it finds. */
+static uad_status write_v2_meta(uad_st_writer *w, const uad_model *m) {
+    char num[32];
+    uad_status st = uad_st_writer_meta(w, "embed_frozen",
+                                       m->embed_frozen ? "1" : "0");
+    if (!st && m->text) st = uad_st_writer_meta(w, "text", m->text);
+    if (st || !uad_has_vit(m)) return st;
+    uad_vit_info in;
+    uad_vit_get_info(m->vit, &in);
+    int val[3] = {in.hidden, in.layers, in.patch};
+    const char *key[3] = {"backbone_hidden", "backbone_layers",
+                          "backbone_patch"};
+    st = uad_st_writer_meta(w, "backbone_dir", m->vit_dir);
+    for (int i = 0; !st && i < 3; i++) {
+        snprintf(num, sizeof num, "%d", val[i]);
+        st = uad_st_writer_meta(w, key[i], num);
+    }
+    return st;
+}
+
 uad_status uad_model_save(const uad_model *m, const char *path) {
     uad_st_writer *w = uad_st_writer_create();
     if (!w) return uad_fail(UAD_ERR_NOMEM, "%s: out of memory", path);
@@ -27,7 +49,10 @@ uad_status uad_model_save(const uad_model *m, const char *path) {
     char *cats = arr ? cJSON_PrintUnformatted(arr) : NULL;
     cJSON_Delete(arr);
     if (!cats && !st) st = uad_fail(UAD_ERR_NOMEM, "%s: out of memory", path);
-    snprintf(num, sizeof num, "%d", UAD_MODEL_FORMAT_VERSION);
+    /* version 1 files stay as they were; the new parts need version 2 */
+    int v2 = uad_has_vit(m) || m->embed_frozen;
+    snprintf(num, sizeof num, "%d", v2 ? UAD_MODEL_FORMAT_VERSION_VIT
+                                       : UAD_MODEL_FORMAT_VERSION);
     if (!st) st = uad_st_writer_meta(w, "format", UAD_MODEL_FORMAT);
     if (!st) st = uad_st_writer_meta(w, "format_version", num);
     if (!st) st = uad_st_writer_meta(w, "uniadc_version", uad_version());
@@ -40,6 +65,7 @@ uad_status uad_model_save(const uad_model *m, const char *path) {
     if (!st) st = uad_st_writer_meta(w, "input_size", num);
     snprintf(num, sizeof num, "%.9g", (double)m->tau);
     if (!st) st = uad_st_writer_meta(w, "tau", num);
+    if (!st && v2) st = write_v2_meta(w, m);
     if (!st) st = uad_st_writer_save(w, path);
     free(cats);
     uad_st_writer_free(w);
@@ -72,27 +98,62 @@ static int meta_int(int *out, const uad_safetensors *st, const char *path,
     return 1;
 }
 
-/* The configuration from the metadata; names are malloc'd into *names. */
-static uad_status read_config(uad_model_params *p, char ***names, int *n,
+/* The recorded shape of a ViT backbone. */
+typedef struct vit_meta {
+    int hidden, layers, patch;
+    int frozen;
+} vit_meta;
+
+/* Version 2 keys (see write_v2_meta). */
+static uad_status read_v2(uad_model_params *p, vit_meta *vm,
+                          const uad_safetensors *st, const char *path) {
+    const char *v = need_meta(st, path, "embed_frozen");
+    if (!v) return UAD_ERR_FORMAT;
+    if (strcmp(v, "0") && strcmp(v, "1"))
+        return uad_fail(UAD_ERR_FORMAT, "%s: metadata embed_frozen = '%s' "
+                        "is not 0 or 1", path, v);
+    vm->frozen = v[0] == '1';
+    p->text = uad_st_meta(st, "text");
+    if (!uad_backbone_is_vit(p->backbone)) return UAD_OK;
+    if (!(p->backbone_dir = need_meta(st, path, "backbone_dir")))
+        return UAD_ERR_FORMAT;
+    if (!meta_int(&vm->hidden, st, path, "backbone_hidden", 1, 65536) ||
+        !meta_int(&vm->layers, st, path, "backbone_layers", 1, 4096) ||
+        !meta_int(&vm->patch, st, path, "backbone_patch", 1, 2048))
+        return UAD_ERR_FORMAT;
+    return UAD_OK;
+}
+
+/* The configuration from the metadata; names are malloc'd into *names.
+ * Strings in *p point into st. */
+static uad_status read_config(uad_model_params *p, vit_meta *vm,
+                              char ***names, int *n,
                               const uad_safetensors *st, const char *path) {
     const char *v;
     int ver;
     *p = uad_model_default_params();
+    memset(vm, 0, sizeof *vm);
     if (!(v = need_meta(st, path, "format"))) return UAD_ERR_FORMAT;
     if (strcmp(v, UAD_MODEL_FORMAT))
         return uad_fail(UAD_ERR_FORMAT, "%s: format '%s' is not a uniadc "
                         "discriminator", path, v);
     if (!meta_int(&ver, st, path, "format_version", 0, 1000000))
         return UAD_ERR_FORMAT;
-    if (ver != UAD_MODEL_FORMAT_VERSION)
+    if (ver != UAD_MODEL_FORMAT_VERSION && ver != UAD_MODEL_FORMAT_VERSION_VIT)
         return uad_fail(UAD_ERR_FORMAT, "%s: format version %d, this build "
-                        "reads %d", path, ver, UAD_MODEL_FORMAT_VERSION);
+                        "reads %d and %d", path, ver,
+                        UAD_MODEL_FORMAT_VERSION,
+                        UAD_MODEL_FORMAT_VERSION_VIT);
     if (!meta_int(&p->width, st, path, "width", 1, 4096) ||
-        !meta_int(&p->input_size, st, path, "input_size", 32, 2048))
+        !meta_int(&p->input_size, st, path, "input_size", 1, 2048))
         return UAD_ERR_FORMAT;
     if (!(v = need_meta(st, path, "backbone"))) return UAD_ERR_FORMAT;
-    if ((p->backbone = uad_backbone_parse(v)) < 0)
+    if ((p->backbone = uad_backbone_parse(v)) < 0 ||
+        (ver == UAD_MODEL_FORMAT_VERSION && uad_backbone_is_vit(p->backbone)))
         return uad_fail(UAD_ERR_FORMAT, "%s: unknown backbone '%s'", path, v);
+    uad_status rs = ver == UAD_MODEL_FORMAT_VERSION_VIT
+                        ? read_v2(p, vm, st, path) : UAD_OK;
+    if (rs) return rs;
     if (!(v = need_meta(st, path, "tau"))) return UAD_ERR_FORMAT;
     char *end;
     p->tau = strtof(v, &end);
@@ -150,17 +211,104 @@ static uad_status read_param(uad_model *m, const uad_param *p,
     return UAD_OK;
 }
 
+/* The ViT of a model file: from the recorded folder or the one given,
+ * which must be of the recorded kind and shape. */
+static uad_status load_vit(uad_vit **out, const uad_model_params *p,
+                           const vit_meta *vm, const char *given,
+                           const char *path) {
+    const char *dir = p->backbone_dir, *kname = uad_backbone_name(p->backbone);
+    int kind;
+    *out = NULL;
+    if (given) {
+        const char *gdir;
+        uad_status st = uad_backbone_parse_spec(&kind, &gdir, given);
+        if (st) return st;
+        if (kind != p->backbone)
+            return uad_fail(UAD_ERR_DATA, "%s: backbone %s was given, but "
+                            "the model was trained on a %s backbone (%s)",
+                            path, given, kname, p->backbone_dir);
+        dir = gdir;
+    }
+    uad_vit *v = NULL;
+    uad_status st = uad_vit_load(&v, (uad_vit_kind)(p->backbone - 2), dir);
+    if (st) {
+        char pre[4200];
+        if (given)
+            snprintf(pre, sizeof pre, "%s: cannot load its %s backbone from "
+                     "'%s' (given)", path, kname, dir);
+        else
+            snprintf(pre, sizeof pre, "%s: cannot load its %s backbone from "
+                     "'%s' (the folder recorded in the model file; give it "
+                     "with --backbone %s:DIR)", path, kname, dir, kname);
+        uad_error_prefix(pre);
+        return st;
+    }
+    uad_vit_info in;
+    uad_vit_get_info(v, &in);
+    if (in.hidden != vm->hidden || in.layers != vm->layers ||
+        in.patch != vm->patch) {
+        uad_vit_free(v);
+        return uad_fail(UAD_ERR_DATA, "%s: the %s checkpoint in '%s' has "
+                        "width %d, %d blocks, patch %d; the model was trained "
+                        "on width %d, %d blocks, patch %d", path, kname, dir,
+                        in.hidden, in.layers, in.patch, vm->hidden,
+                        vm->layers, vm->patch);
+    }
+    if (p->input_size % in.patch) {
+        uad_vit_free(v);
+        return uad_fail(UAD_ERR_FORMAT, "%s: input_size %d is not a multiple "
+                        "of the patch %d", path, p->input_size, in.patch);
+    }
+    *out = v;
+    return UAD_OK;
+}
+
+/* Frozen embeddings are unit vectors (uad_clip_category_embedding). */
+static uad_status check_frozen(const uad_model *m, const char *path) {
+    const float *e = uad_pptr(m, m->embed);
+    for (int y = 0; y < m->n_cat; y++) {
+        double q = 0;
+        for (int k = 0; k < m->width; k++)
+            q += (double)e[(size_t)y * m->width + k] *
+                 e[(size_t)y * m->width + k];
+        if (fabs(q - 1.0) > 1e-4)
+            return uad_fail(UAD_ERR_FORMAT, "%s: frozen embedding of '%s' "
+                            "is not a unit vector", path, m->cat[y]);
+    }
+    return UAD_OK;
+}
+
 uad_status uad_model_load(uad_model **out, const char *path) {
+    return uad_model_load_with(out, path, NULL);
+}
+
+uad_status uad_model_load_with(uad_model **out, const char *path,
+                               const char *backbone) {
     uad_safetensors *st = NULL;
     uad_model *m = NULL;
+    uad_vit *vit = NULL;
     char **names = NULL;
     int n = 0;
     uad_model_params p;
+    vit_meta vm;
     *out = NULL;
     uad_status rc = uad_st_open(&st, path);
-    if (!rc) rc = read_config(&p, &names, &n, st, path);
+    if (!rc) rc = read_config(&p, &vm, &names, &n, st, path);
+    if (!rc && backbone && !uad_backbone_is_vit(p.backbone))
+        rc = uad_fail(UAD_ERR_USAGE, "%s: backbone %s was given, but the "
+                      "model uses the built-in %s backbone", path, backbone,
+                      uad_backbone_name(p.backbone));
+    if (!rc && uad_backbone_is_vit(p.backbone))
+        rc = load_vit(&vit, &p, &vm, backbone, path);
     if (!rc) {
-        rc = uad_model_new(&m, (const char *const *)names, n, &p);
+        /* the folder actually used is the one the model keeps */
+        const char *gdir = NULL;
+        int kind;
+        if (backbone && !uad_backbone_parse_spec(&kind, &gdir, backbone))
+            p.backbone_dir = gdir;
+        rc = uad_model_new_with(&m, (const char *const *)names, n, &p, vit,
+                                vm.frozen);
+        vit = NULL; /* taken over */
         if (rc && rc != UAD_ERR_NOMEM) {
             uad_error_prefix(path);
             rc = UAD_ERR_FORMAT;
@@ -174,6 +322,7 @@ uad_status uad_model_load(uad_model **out, const char *path) {
     if (!rc && !(uad_pptr(m, m->temp)[0] > 0))
         rc = uad_fail(UAD_ERR_FORMAT, "%s: temperature is not positive",
                       path);
+    if (!rc && m->embed_frozen) rc = check_frozen(m, path);
     for (int i = 0; names && i < n; i++) free(names[i]);
     free(names);
     uad_st_free(st);

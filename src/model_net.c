@@ -30,8 +30,7 @@ static void carve_unit(carve *c, uad_unit_act *u, size_t cnt, int C) {
 static void carve_all(carve *c, uad_acts *a, const uad_model *m, int n) {
     size_t S2 = (size_t)m->size * m->size, C = (size_t)m->width;
     size_t Y = (size_t)m->n_cat, R0 = (size_t)m->grid[0] * m->grid[0];
-    int gab = m->backbone != UAD_BACKBONE_STEM;
-    int stem = m->backbone != UAD_BACKBONE_GABOR;
+    int gab = uad_has_gabor(m), stem = uad_has_stem(m), vit = uad_has_vit(m);
     a->img = take(c, (size_t)n * 3 * S2);
     for (int j = 0; stem && j <= UAD_LEVELS; j++) {
         size_t side = (size_t)m->size >> j, co = uad_stem_channels(j);
@@ -41,9 +40,9 @@ static void carve_all(carve *c, uad_acts *a, const uad_model *m, int n) {
     for (int l = 0; l < UAD_LEVELS; l++) {
         size_t hw = (size_t)m->grid[l] * m->grid[l], cnt = n * C * hw;
         a->gabor[l] = gab ? take(c, n * UAD_GABOR_DIM * hw) : NULL;
-        a->feat[l] = gab && stem ? take(c, n * m->feat_dim[l] * hw)
-                     : gab       ? a->gabor[l]
-                                 : a->stem[l + 1];
+        a->feat[l] = (gab && stem) || vit ? take(c, n * m->feat_dim[l] * hw)
+                     : gab                ? a->gabor[l]
+                                          : a->stem[l + 1];
         a->neck[l] = take(c, cnt);
         carve_unit(c, &a->lat[l], cnt, (int)C);
         carve_unit(c, &a->mix[l], cnt, (int)C);
@@ -62,7 +61,8 @@ static void carve_all(carve *c, uad_acts *a, const uad_model *m, int n) {
     for (int i = 0; i < 6; i++) a->g[i] = take(c, n * C * R0);
     a->gls = take(c, n * Y * R0);
     a->gemb = take(c, Y * C);
-    a->gfeat = take(c, n * (size_t)m->feat_dim[0] * R0);
+    /* the neck-input gradient only feeds a stem (a ViT is frozen) */
+    a->gfeat = vit ? NULL : take(c, n * (size_t)m->feat_dim[0] * R0);
     a->glogit = take(c, n * Y * S2);
     a->gdet = take(c, n * S2);
     for (int l = 0; stem && l < UAD_LEVELS; l++)
@@ -148,11 +148,16 @@ static void fusion_forward(uad_acts *a, const uad_model *m, int n) {
         unit_forward(&a->lat[l], m, &ix->lat, a->neck[l], n, R, a->train);
         const float *p = a->lat[l].y;
         if (b > 0) {
-            /* path from the coarser block, upsampled to this grid */
+            /* path from the coarser block, upsampled to this grid; on a
+             * ViT's single grid it is added as it is */
             int Rc = m->grid[l + 1];
-            nn_resize_bilinear_forward(a->path[l], a->out[l + 1], n * C, Rc,
-                                       Rc, R, R);
-            nn_add_forward(a->path[l], a->path[l], a->lat[l].y, cnt);
+            if (Rc == R) {
+                nn_add_forward(a->path[l], a->out[l + 1], a->lat[l].y, cnt);
+            } else {
+                nn_resize_bilinear_forward(a->path[l], a->out[l + 1], n * C,
+                                           Rc, Rc, R, R);
+                nn_add_forward(a->path[l], a->path[l], a->lat[l].y, cnt);
+            }
             p = a->path[l];
         }
         unit_forward(&a->mix[l], m, &ix->mix, p, n, R, a->train);
@@ -165,10 +170,12 @@ void uad_model_forward(uad_acts *a, const uad_model *m, int n, int full) {
     int C = m->width, Y = m->n_cat, R = m->grid[0], S = m->size;
     UAD_ASSERT(n >= 1 && n <= a->n);
 
-    /* backbone: fixed bank and/or stem, then the necks (linear, ReLU) */
-    if (m->backbone != UAD_BACKBONE_STEM && !a->fixed_given)
-        uad_backbone_fixed(a, m, n);
-    if (m->backbone != UAD_BACKBONE_GABOR) uad_stem_forward(a, m, n);
+    /* backbone: fixed bank and/or stem, or the ViT's token maps (given
+     * by the caller: uad_vit_backbone can fail), then the necks (linear,
+     * ReLU) */
+    UAD_ASSERT(!uad_has_vit(m) || a->fixed_given);
+    if (uad_has_gabor(m) && !a->fixed_given) uad_backbone_fixed(a, m, n);
+    if (uad_has_stem(m)) uad_stem_forward(a, m, n);
     uad_backbone_gather(a, m, n);
     for (int l = 0; l < UAD_LEVELS; l++) {
         int g = m->grid[l];
@@ -241,8 +248,12 @@ static void level_backward(uad_model *m, float *grad, uad_acts *a, int n,
     unit_backward(dp, grad, m, &ix->mix, &a->mix[l], dq, dc, dr, n, R);
     if (b > 0) {
         int Rc = m->grid[l + 1];
-        memset(dnext, 0, (size_t)n * C * Rc * Rc * sizeof(float));
-        nn_resize_bilinear_backward(dnext, dp, n * C, Rc, Rc, R, R);
+        if (Rc == R) {
+            memcpy(dnext, dp, cnt * sizeof(float));
+        } else {
+            memset(dnext, 0, (size_t)n * C * Rc * Rc * sizeof(float));
+            nn_resize_bilinear_backward(dnext, dp, n * C, Rc, Rc, R, R);
+        }
     }
     float *dneck = a->g[0];
     memset(dneck, 0, cnt * sizeof(float));
@@ -252,7 +263,7 @@ static void level_backward(uad_model *m, float *grad, uad_acts *a, int n,
     float *dz = a->g[1];
     memset(dz, 0, cnt * sizeof(float));
     nn_relu_backward(dz, dneck, a->neck[l], cnt);
-    int stem = m->backbone != UAD_BACKBONE_GABOR;
+    int stem = uad_has_stem(m);
     size_t fcnt = (size_t)n * m->feat_dim[l] * R * R;
     if (stem) memset(a->gfeat, 0, fcnt * sizeof(float));
     nn_conv2d_backward(stem ? a->gfeat : NULL, gptr(m, grad, m->neck[l]),
@@ -288,5 +299,5 @@ void uad_model_backward(uad_model *m, float *grad, uad_acts *a, int n) {
         level_backward(m, grad, a, n, l, dout, dnext);
         dout = dnext;
     }
-    if (m->backbone != UAD_BACKBONE_GABOR) uad_stem_backward(m, grad, a, n);
+    if (uad_has_stem(m)) uad_stem_backward(m, grad, a, n);
 }

@@ -133,6 +133,10 @@ uad_status uad_predict(uad_prediction *out, uad_model *m,
         return UAD_ERR_NOMEM;
     }
 
+    if (uad_has_vit(m) && (st = uad_vit_backbone(a, m, 1))) {
+        uad_prediction_free(out);
+        return st;
+    }
     uad_model_forward(a, m, 1, 0);
     maps_at_size(out, a, m);
     out->score = topk_mean(out->det, hw, TOPK, heap);

@@ -110,6 +110,11 @@ static void md_params(FILE *fp, const uad_run_params *p) {
     fprintf(fp, "| model | backbone %s, width %d, input %d x %d, tau %.2f |\n",
             uad_backbone_name(p->model.backbone), p->model.width,
             p->model.input_size, p->model.input_size, p->model.tau);
+    if (p->model.backbone_dir)
+        fprintf(fp, "| backbone checkpoint | %s (frozen) |\n",
+                p->model.backbone_dir);
+    if (p->text)
+        fprintf(fp, "| category embeddings | %s (frozen) |\n", p->text);
     fprintf(fp, "| training | %d epochs x %d steps, batch %d, AdamW lr %g "
                 "(poly 0.9), betas %g/%g, wd %g, clip %g, CE weight %g%s%s |\n",
             p->train.epochs, p->train.steps_per_epoch, p->train.batch,
@@ -250,6 +255,9 @@ static cJSON *json_run(const uad_run_params *p, const uad_priors *pri,
     cJSON_AddNumberToObject(pa, "candidates", p->synth.n_candidates);
     cJSON_AddStringToObject(pa, "backbone",
                             uad_backbone_name(p->model.backbone));
+    if (p->model.backbone_dir)
+        cJSON_AddStringToObject(pa, "backbone_dir", p->model.backbone_dir);
+    if (p->text) cJSON_AddStringToObject(pa, "text", p->text);
     cJSON_AddNumberToObject(pa, "width", p->model.width);
     cJSON_AddNumberToObject(pa, "input_size", p->model.input_size);
     cJSON_AddNumberToObject(pa, "tau", p->model.tau);

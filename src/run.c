@@ -245,9 +245,13 @@ typedef struct {
     uad_synth_list syn;
     run_preds preds[2];
     int n_preds;
+    uad_vit *vit;      /* a ViT backbone, for the kNN baseline          */
+    float *embed;      /* frozen category embeddings (--text)           */
 } run_state;
 
 static void state_free(run_state *s) {
+    uad_vit_free(s->vit);
+    free(s->embed);
     for (int i = 0; i < s->n_preds; i++) run_preds_free(&s->preds[i]);
     uad_synth_list_free(&s->syn);
     run_support_free(&s->rs);
@@ -271,9 +275,42 @@ static uad_status load_inputs(run_state *s, run_stats *rst,
     return st;
 }
 
-uad_status uad_run(const uad_run_params *p) {
-    uad_status st = check_params(p);
+/* A ViT backbone: load it (the kNN baseline uses it) and round the
+ * input side to its patch before any image is resized, so the support
+ * set, the synthetic samples and the model share one size. */
+static uad_status resolve_backbone(run_state *s, uad_run_params *q) {
+    if (!uad_backbone_is_vit(q->model.backbone)) return UAD_OK;
+    if (!q->model.backbone_dir)
+        return uad_fail(UAD_ERR_USAGE, "backbone %s needs its checkpoint "
+                        "folder", uad_backbone_name(q->model.backbone));
+    uad_status st = uad_vit_load(&s->vit,
+                                 (uad_vit_kind)(q->model.backbone - 2),
+                                 q->model.backbone_dir);
     if (st != UAD_OK) return st;
+    uad_vit_info in;
+    uad_vit_get_info(s->vit, &in);
+    q->model.input_size = uad_vit_input_size(in.patch, q->model.input_size);
+    return UAD_OK;
+}
+
+/* Frozen category embeddings from the text encoder: the model's width
+ * becomes theirs (SPEC section 6). */
+static uad_status text_embeddings(run_state *s, uad_run_params *q) {
+    if (!q->text || !(q->methods & UAD_METHOD_UNIFIED)) return UAD_OK;
+    int dim = 0;
+    uad_status st = uad_text_category_embeddings(&s->embed, &dim, q->text,
+                                                 s->pri);
+    if (st != UAD_OK) return st;
+    q->model.embed = s->embed;
+    q->model.width = dim;
+    q->model.text = q->text;
+    return UAD_OK;
+}
+
+uad_status uad_run(const uad_run_params *p0) {
+    uad_status st = check_params(p0);
+    if (st != UAD_OK) return st;
+    uad_run_params q = *p0, *p = &q; /* with the resolved size and width */
     run_state s;
     memset(&s, 0, sizeof s);
     run_stats rst;
@@ -283,7 +320,9 @@ uad_status uad_run(const uad_run_params *p) {
     ep.protocol = p->protocol;
     ep.image = p->image;
     ep.quiet_masks = 1; /* uad_dataset_check has warned about them once */
-    st = load_inputs(&s, &rst, p);
+    st = resolve_backbone(&s, p);
+    if (st == UAD_OK) st = load_inputs(&s, &rst, p);
+    if (st == UAD_OK) st = text_embeddings(&s, p);
     if (st == UAD_OK) st = synthesize(&s.syn, &rst, &s.rs, s.pri, &s.sup, p);
     if (st == UAD_OK && (p->methods & UAD_METHOD_UNIFIED)) {
         run_preds *u = &s.preds[s.n_preds++];
@@ -296,7 +335,7 @@ uad_status uad_run(const uad_run_params *p) {
         run_preds *k = &s.preds[s.n_preds++];
         st = run_preds_alloc(k, "knn", s.sup.n_eval);
         if (st == UAD_OK)
-            st = run_knn(k, &s.rs, &s.syn, s.pri, &s.sup, p);
+            st = run_knn(k, &s.rs, &s.syn, s.pri, &s.sup, p, s.vit);
         if (st == UAD_OK) st = run_preds_eval(k, s.ds, s.pri, &s.sup, &ep);
     }
     rst.t_total = run_now() - t0;

@@ -43,10 +43,13 @@ uad_status run_preds_eval(run_preds *p, const uad_dataset *ds,
 
 /* kNN baseline (knn.c): memory bank of normal patch features, nearest
  * distance as the score, nearest category prototype (from the synthetic
- * or example samples) as the class. */
+ * or example samples) as the class. With vit (borrowed; NULL for the
+ * built-in fixed bank) the features are its last block's normed patch
+ * tokens and distances are cosine (AnomalyDINO). */
 uad_status run_knn(run_preds *out, const run_support *rs,
                    const uad_synth_list *syn, const uad_priors *pri,
-                   const uad_support *sup, const uad_run_params *p);
+                   const uad_support *sup, const uad_run_params *p,
+                   const uad_vit *vit);
 
 /* Timings and memory of a run, for the report. */
 typedef struct run_stats {

@@ -179,6 +179,71 @@ static uad_status cache_fixed(prepared *d, uad_acts *a, const uad_model *m,
     return UAD_OK;
 }
 
+/* A frozen ViT's token maps are computed once per sample too. With
+ * augmentation the cached maps are flipped and rotated with the image
+ * (load_vit_slot) instead of running the ViT on every view: the token
+ * grid maps onto itself exactly (S is a multiple of the patch), but a
+ * ViT is not equivariant, so a rotated image's tokens would differ from
+ * the rotated tokens; the augmentation is approximate in feature space. */
+static uad_status cache_vit(prepared *d, uad_acts *a, const uad_model *m,
+                            int B) {
+    size_t S2 = (size_t)m->size * m->size;
+    size_t k = (size_t)m->feat_dim[0] * m->grid[0] * m->grid[0];
+    size_t bytes;
+    d->fixed_n = UAD_LEVELS * k;
+    if (!uad_mul3_size(&bytes, d->n, d->fixed_n, sizeof(float)))
+        return uad_fail(UAD_ERR_LIMIT, "train: feature cache too large");
+    d->fixed = uad_malloc(bytes);
+    if (!d->fixed)
+        return uad_fail(UAD_ERR_NOMEM, "train: no memory for the backbone "
+                        "features of %zu samples (%zu MB)", d->n,
+                        bytes >> 20);
+    uad_progress("backbone features", 0, d->n);
+    for (size_t i0 = 0; i0 < d->n; i0 += (size_t)B) {
+        int nb = d->n - i0 < (size_t)B ? (int)(d->n - i0) : B;
+        memcpy(a->img, d->img + i0 * 3 * S2, (size_t)nb * 3 * S2 *
+                                                 sizeof(float));
+        uad_status st = uad_vit_backbone(a, m, nb);
+        if (st) return st;
+        for (int b = 0; b < nb; b++) {
+            float *dst = d->fixed + (i0 + (size_t)b) * d->fixed_n;
+            for (int l = 0; l < UAD_LEVELS; l++)
+                memcpy(dst + l * k, a->feat[l] + (size_t)b * k,
+                       k * sizeof(float));
+        }
+        uad_progress("backbone features", i0 + (size_t)nb, d->n);
+    }
+    return UAD_OK;
+}
+
+/* Cached ViT maps of sample i into slot b under the dihedral transform t
+ * of load_slot, applied to the token grid. */
+static void load_vit_slot(uad_acts *a, const uad_model *m,
+                          const prepared *d, size_t i, int b, int t) {
+    int g = m->grid[0], D = m->feat_dim[0];
+    size_t g2 = (size_t)g * g, k = (size_t)D * g2;
+    const float *src = d->fixed + i * d->fixed_n;
+    for (int l = 0; l < UAD_LEVELS; l++) {
+        float *dst = a->feat[l] + (size_t)b * k;
+        const float *s = src + l * k;
+        if (!t) {
+            memcpy(dst, s, k * sizeof(float));
+            continue;
+        }
+        for (int y = 0; y < g; y++)
+            for (int x = 0; x < g; x++) {
+                int sy = y, sx = (t & 1) ? g - 1 - x : x;
+                for (int q = 0; q < (t >> 1); q++) {
+                    int ny = sx, nx = g - 1 - sy;
+                    sy = ny;
+                    sx = nx;
+                }
+                size_t o = (size_t)y * g + x, so = (size_t)sy * g + sx;
+                for (int c = 0; c < D; c++) dst[c * g2 + o] = s[c * g2 + so];
+            }
+    }
+}
+
 /* ---- one step ---------------------------------------------------------- */
 
 /* Loss of the batch in a (forward done) and its gradient into a->glogit:
@@ -268,7 +333,8 @@ static float train_step(uad_model *m, trainer *t, const prepared *d,
     for (int b = 0; b < B; b++) {
         int tf = p->augment ? (int)uad_rng_below(r, 8) : 0;
         load_slot(&t->a, t->lab, d, t->idx[b], b, m->size, tf);
-        if (d->fixed) load_fixed(&t->a, m, d, t->idx[b], b);
+        if (uad_has_vit(m)) load_vit_slot(&t->a, m, d, t->idx[b], b, tf);
+        else if (d->fixed) load_fixed(&t->a, m, d, t->idx[b], b);
     }
     t->a.fixed_given = d->fixed != NULL;
     uad_model_forward(&t->a, m, B, 1);
@@ -357,7 +423,9 @@ uad_status uad_train(uad_model *m, const uad_train_sample *samples,
     memset(&t, 0, sizeof t);
     st = prepare_all(&d, m, samples, n);
     if (!st) st = trainer_init(&t, m, p->batch, n);
-    if (!st && m->backbone != UAD_BACKBONE_STEM && !p->augment)
+    if (!st && uad_has_vit(m))
+        st = cache_vit(&d, &t.a, m, p->batch);
+    else if (!st && uad_has_gabor(m) && !p->augment)
         st = cache_fixed(&d, &t.a, m, p->batch);
     if (!st && nn_set_precision(p->bf16 ? NN_BF16 : NN_F32) != 0)
         st = uad_fail(UAD_ERR_USAGE, "train: bf16 compute needs a CPU with "

@@ -78,4 +78,45 @@ expect_rc 4 "truncated model" "$bin" predict --model "$tmp/cut.st" \
   | grep -q "cut.st" && ok || bad "error names the file"
 expect_rc 3 "missing model" "$bin" predict --model "$tmp/none.st" x.png
 
+# a frozen ViT backbone (tiny random DINOv2) with CLIP text embeddings
+vit=$src/tests/data/vit/dinov2
+text=clip:$src/tests/data/clip_text
+vsmall=(--size 64 --epochs 2 --batch 4 --threads 1)
+expect_rc 2 "ViT without folder" "$bin" train --backbone dinov2 --data x
+expect_rc 2 "built-in with folder" "$bin" train --backbone gabor:x --data x
+expect_rc 2 "--text not clip" "$bin" train --data "$data/ds" \
+  --priors "$data/ds/priors.yaml" --setting zero --kn 2 \
+  --synth "$data/synth" --out "$tmp/v" --text dinotxt:x
+expect_rc 2 "--width against --text" "$bin" train --data "$data/ds" \
+  --priors "$data/ds/priors.yaml" --setting zero --kn 2 \
+  --synth "$data/synth" --out "$tmp/v" --text "$text" --width 8
+cp -r "$vit" "$tmp/vitcopy"
+for k in 1 2; do
+  "$bin" train --data "$data/ds" --priors "$data/ds/priors.yaml" \
+    --setting zero --kn 2 --synth "$data/synth" --out "$tmp/vit$k.st" \
+    "${vsmall[@]}" --backbone "dinov2:$tmp/vitcopy" --text "$text" \
+    --seed 3 -q
+  [ $? -eq 0 ] && ok || bad "ViT train $k"
+done
+cmp -s "$tmp/vit1.st" "$tmp/vit2.st" && ok || bad "ViT: same seed, different model"
+img=$data/ds/test/hole/000.png
+"$bin" predict --model "$tmp/vit1.st" "$img" > "$tmp/vit.json"
+[ $? -eq 0 ] && ok || bad "ViT predict"
+grep -q '"width":48,"height":40' "$tmp/vit.json" && ok || bad "ViT JSON"
+# the recorded folder gone: exit 3 naming it; given again: same output
+rm -rf "$tmp/vitcopy"
+expect_rc 3 "recorded ViT folder missing" "$bin" predict \
+  --model "$tmp/vit1.st" "$img"
+"$bin" predict --model "$tmp/vit1.st" "$img" 2>&1 | grep -qF \
+  "cannot load its dinov2 backbone from '$tmp/vitcopy' (the folder recorded in the model file; give it with --backbone dinov2:DIR)" \
+  && ok || bad "missing-folder message"
+"$bin" predict --model "$tmp/vit1.st" --backbone "dinov2:$vit" "$img" \
+  | cmp -s - "$tmp/vit.json" && ok || bad "--backbone given again"
+expect_rc 5 "other kind" "$bin" predict --model "$tmp/vit1.st" \
+  --backbone "dinov3:$src/tests/data/vit/dinov3" "$img"
+expect_rc 5 "other shape" "$bin" predict --model "$tmp/vit1.st" \
+  --backbone "dinov2:$src/tests/data/vit/dinov2_reg" "$img"
+expect_rc 2 "--backbone for a built-in model" "$bin" predict \
+  --model "$tmp/zero.st" --backbone "dinov2:$vit" "$img"
+
 finish cli_model

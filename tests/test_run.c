@@ -96,6 +96,111 @@ static uad_run_params tiny_params(const char *root, const char *out) {
     return p;
 }
 
+/* ---- the kNN baseline on a ViT (AnomalyDINO recipe) ------------------ */
+
+#define VIT UAD_SOURCE_DIR "/tests/data/vit/dinov2"
+
+/* Unit patch tokens (256, 48) of the tiny DINOv2's last block for an
+ * image at 64 x 64, computed here in double from the public calls. */
+static void vit_tokens(double *tok, const uad_vit *v, const uad_image *img) {
+    static float pix[3 * S * S], map[48 * 256];
+    float *maps[1] = {map};
+    int last = 3;
+    CHECK(uad_vit_preprocess(v, pix, img, S) == UAD_OK);
+    CHECK(uad_vit_features(v, maps, &last, 1, 1, pix, 1, S, S) == UAD_OK);
+    for (int i = 0; i < 256; i++) {
+        double q = 0;
+        for (int d = 0; d < 48; d++) q += (double)map[d * 256 + i] *
+                                          map[d * 256 + i];
+        for (int d = 0; d < 48; d++)
+            tok[i * 48 + d] = map[d * 256 + i] / sqrt(q);
+    }
+}
+
+static int by_desc(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x < y) - (x > y);
+}
+
+/* `uniadc run --backbone dinov2:DIR --method knn` on the tiny dataset,
+ * whose test/good/000.png is a copy of train/good/000.png: every image
+ * score in scores.csv must be the mean of the 2 (1% of 16 x 16) highest
+ * cosine distances 1 - max cos to the 512 patches of the two normal
+ * support images, recomputed here; the copy scores 0. */
+static void test_knn_vit(void) {
+    char *root = make_dataset();
+    char *out = tu_tmpdir("run_knn_vit");
+    make_image(tu_fmt("%s/test/good/000.png", root), NULL, 0, 0);
+    const char *cli = getenv("UAD_CLI");
+    if (cli) {
+        CHECK(system(tu_fmt("%s run --data %s --priors %s/priors.yaml "
+                            "--setting zero --kn 2 --out %s --method knn "
+                            "--backbone dinov2:%s --size 64 --per-category 3 "
+                            "--candidates 2 --raw --seed 11 --quiet "
+                            "> /dev/null", cli, root, root, out, VIT)) == 0);
+    } else {
+        uad_run_params p = tiny_params(root, out);
+        p.methods = UAD_METHOD_KNN;
+        p.model.backbone = UAD_BACKBONE_DINOV2;
+        p.model.backbone_dir = VIT;
+        CHECK(uad_run(&p) == UAD_OK);
+    }
+    uad_vit *v = NULL;
+    CHECK(uad_vit_load(&v, UAD_VIT_DINOV2, VIT) == UAD_OK);
+    if (!v) return;
+    static double bank[512 * 48], tok[256 * 48], dist[256];
+    for (int i = 0; i < 2; i++) {
+        uad_image img;
+        CHECK(uad_image_load_resized(&img, tu_fmt("%s/train/good/%03d.png",
+                                                  root, i), S, NULL) == UAD_OK);
+        vit_tokens(bank + i * 256 * 48, v, &img);
+        uad_image_free(&img);
+    }
+    FILE *fp = fopen(tu_fmt("%s/raw_knn/maps/scores.csv", out), "r");
+    CHECK(fp != NULL);
+    char line[1024], rel[512];
+    double worst = 0;
+    int rows = 0, copy_seen = 0;
+    while (fp && fgets(line, sizeof line, fp)) {
+        float got;
+        if (sscanf(line, "%511[^,],%f", rel, &got) != 2) continue;
+        uad_image img;
+        CHECK(uad_image_load(&img, tu_fmt("%s/%s", root, rel), NULL) ==
+              UAD_OK);
+        vit_tokens(tok, v, &img);
+        uad_image_free(&img);
+        for (int i = 0; i < 256; i++) {
+            double best = -2;
+            for (int j = 0; j < 512; j++) {
+                double c = 0;
+                for (int d = 0; d < 48; d++)
+                    c += tok[i * 48 + d] * bank[j * 48 + d];
+                best = c > best ? c : best;
+            }
+            dist[i] = 1 - best;
+        }
+        qsort(dist, 256, sizeof *dist, by_desc);
+        double want = (dist[0] + dist[1]) / 2;
+        worst = fabs(got - want) > worst ? fabs(got - want) : worst;
+        CHECK_NEAR(got, want, 2e-5);
+        if (!strcmp(rel, "test/good/000.png")) {
+            copy_seen = 1;
+            CHECK(fabs(got) < 1e-5);
+        }
+        rows++;
+    }
+    if (fp) fclose(fp);
+    printf("kNN on dinov2: %d image scores, largest difference to the "
+           "recomputed ones %.3g\n", rows, worst);
+    CHECK(rows == 8 && copy_seen); /* 4 good + 2 + 2 evaluated defects */
+    char *md = slurp(tu_fmt("%s/report.md", out));
+    CHECK_STR_CONTAINS(md, "| backbone checkpoint | " VIT " (frozen) |");
+    free(md);
+    uad_vit_free(v);
+    free(root);
+    free(out);
+}
+
 int main(void) {
     uad_log_set(tu_quiet_log, NULL, UAD_LOG_WARN);
     char *root = make_dataset();
@@ -160,5 +265,6 @@ int main(void) {
     free(root);
     free(o1);
     free(o2);
+    test_knn_vit();
     return check_report("test_run");
 }
