@@ -12,7 +12,7 @@ static const char *k_usage =
     "                  [--width N] [--backbone hybrid|gabor|stem|KIND:DIR]\n"
     "                  [--text clip:DIR] [--epochs N]\n"
     "                  [--steps N] [--batch N] [--augment] [--bf16] [--raw]\n"
-    "                  [--quiet] [--verbose]\n\n"
+    "                  [--calibrate] [--quiet] [--verbose]\n\n"
     "Picks the support set (SPEC section 2), synthesizes defect images of\n"
     "every category, trains the discriminator, predicts every evaluated\n"
     "test image, evaluates, and writes OUT/report.md, report.json,\n"
@@ -20,6 +20,9 @@ static const char *k_usage =
     "both (default) also runs the training-free kNN baseline. --raw writes\n"
     "the maps as `uniadc eval` reads them (OUT/raw_<method>/maps, class_maps).\n"
     "Point --data at your own MVTec-AD-layout folder.\n\n"
+    "--calibrate sets the unified model's tau just above every anomaly\n"
+    "score of the normal support images' eight flips and rotations\n"
+    "(default: tau 0.5).\n"
     "--backbone dinov2:DIR|dinov3:DIR|clip:DIR trains on a frozen\n"
     "pretrained ViT (Hugging Face checkpoint folder; --size default 224,\n"
     "rounded to its patch) and runs the kNN baseline on its last block's\n"
@@ -29,7 +32,7 @@ static const char *k_usage =
 
 enum { O_DATA = 1, O_PRIORS, O_SET, O_KN, O_KA, O_OUT, O_METHOD, O_PER,
        O_CAND, O_SIZE, O_WIDTH, O_BACKBONE, O_EPOCHS, O_STEPS, O_BATCH,
-       O_AUG, O_BF16, O_RAW, O_TEXT };
+       O_AUG, O_BF16, O_RAW, O_TEXT, O_CALIB };
 
 /* Positive integer option into *dst; 0 or an exit code. */
 static int int_opt(int *dst, const char *name, const char *arg) {
@@ -51,7 +54,8 @@ static int parse(uad_run_params *p, cli_common *com, int argc, char **argv) {
         {"backbone", 1, 0, O_BACKBONE}, {"epochs", 1, 0, O_EPOCHS},
         {"steps", 1, 0, O_STEPS}, {"batch", 1, 0, O_BATCH},
         {"augment", 0, 0, O_AUG}, {"bf16", 0, 0, O_BF16},
-        {"raw", 0, 0, O_RAW}, {"text", 1, 0, O_TEXT}, CLI_COMMON_OPTIONS,
+        {"raw", 0, 0, O_RAW}, {"text", 1, 0, O_TEXT},
+        {"calibrate", 0, 0, O_CALIB}, CLI_COMMON_OPTIONS,
         {0, 0, 0, 0}};
     const char *set = NULL, *kn = NULL, *ka = NULL;
     int opt, rc = 0, size_given = 0, width_given = 0;
@@ -101,6 +105,7 @@ static int parse(uad_run_params *p, cli_common *com, int argc, char **argv) {
         case O_AUG: p->train.augment = 1; break;
         case O_BF16: p->train.bf16 = 1; break;
         case O_RAW: p->raw = 1; break;
+        case O_CALIB: p->calibrate = 1; break;
         }
     }
     if (opt < 0) return -opt;

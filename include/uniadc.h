@@ -959,6 +959,9 @@ typedef struct uad_run_params {
     uad_image_params image;
     int raw;                 /* also write maps as `uniadc eval` reads  */
     int n_figure;            /* test images per category in the figure  */
+    int calibrate;           /* unified model: tau by uad_predict_calibrate
+                                on the normal support images instead of
+                                the fixed 0.5                           */
     const char *text;        /* "clip:DIR" or NULL: frozen category
                                 embeddings from that text encoder (the
                                 model's width becomes its projection

@@ -99,7 +99,7 @@ static void md_confusion(FILE *fp, const uad_eval_result *r,
     }
 }
 
-static void md_params(FILE *fp, const uad_run_params *p) {
+static void md_params(FILE *fp, const uad_run_params *p, float tau) {
     fprintf(fp, "| parameter | value |\n| --- | --- |\n");
     fprintf(fp, "| uniadc version | %s |\n", uad_version());
     fprintf(fp, "| data | %s |\n| priors | %s |\n", p->data_dir,
@@ -107,9 +107,10 @@ static void md_params(FILE *fp, const uad_run_params *p) {
     fprintf(fp, "| seed | %llu |\n", (unsigned long long)p->seed);
     fprintf(fp, "| synthesis | %d per category, %d candidates each |\n",
             p->synth.per_category, p->synth.n_candidates);
-    fprintf(fp, "| model | backbone %s, width %d, input %d x %d, tau %.2f |\n",
+    fprintf(fp, "| model | backbone %s, width %d, input %d x %d, tau %.4g%s |\n",
             uad_backbone_name(p->model.backbone), p->model.width,
-            p->model.input_size, p->model.input_size, p->model.tau);
+            p->model.input_size, p->model.input_size, tau,
+            p->calibrate ? " (calibrated on the normal support)" : "");
     if (p->model.backbone_dir)
         fprintf(fp, "| backbone checkpoint | %s (frozen) |\n",
                 p->model.backbone_dir);
@@ -196,7 +197,7 @@ static uad_status write_md(const char *path, const uad_run_params *p,
     fprintf(fp, "\n## Time and memory\n\n");
     md_times(fp, st, preds, n);
     fprintf(fp, "\n## Parameters\n\n");
-    md_params(fp, p);
+    md_params(fp, p, st->tau);
     fprintf(fp, "\n## Figures\n\n"
                 "- ![test images](figures/test_images.png) test images per "
                 "category: image, ground truth, anomaly map, class map\n"
@@ -260,7 +261,8 @@ static cJSON *json_run(const uad_run_params *p, const uad_priors *pri,
     if (p->text) cJSON_AddStringToObject(pa, "text", p->text);
     cJSON_AddNumberToObject(pa, "width", p->model.width);
     cJSON_AddNumberToObject(pa, "input_size", p->model.input_size);
-    cJSON_AddNumberToObject(pa, "tau", p->model.tau);
+    cJSON_AddNumberToObject(pa, "tau", st->tau);
+    cJSON_AddBoolToObject(pa, "tau_calibrated", p->calibrate != 0);
     cJSON_AddNumberToObject(pa, "epochs", p->train.epochs);
     cJSON_AddNumberToObject(pa, "steps_per_epoch", p->train.steps_per_epoch);
     cJSON_AddNumberToObject(pa, "batch", p->train.batch);

@@ -162,6 +162,12 @@ static uad_status run_unified(run_preds *out, run_stats *rst,
     uad_status st = uad_model_create(&m, names, pri->n_categories, &mp);
     if (st == UAD_OK) st = train_set(&ts, &nts, rs, sup, syn);
     if (st == UAD_OK) st = uad_train(m, ts, nts, &tp, &rst->train);
+    if (st == UAD_OK && p->calibrate) {
+        st = uad_predict_calibrate(m, rs->normals, rs->n_normals, &rst->tau);
+        if (st == UAD_OK)
+            UAD_INFO("calibrated tau %.4f on the normal support's flips "
+                     "and rotations", rst->tau);
+    }
     out->seconds_train = run_now() - t0;
     if (st == UAD_OK && p->out_dir) {
         char *path = uad_path_join(p->out_dir, "model.safetensors");
@@ -315,6 +321,7 @@ uad_status uad_run(const uad_run_params *p0) {
     memset(&s, 0, sizeof s);
     run_stats rst;
     memset(&rst, 0, sizeof rst);
+    rst.tau = p->model.tau;
     double t0 = run_now();
     uad_eval_params ep = uad_eval_default_params();
     ep.protocol = p->protocol;

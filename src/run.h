@@ -57,6 +57,7 @@ typedef struct run_stats {
     double peak_mb;
     size_t n_synth;
     uad_train_stats train;
+    float tau;                /* the unified model's threshold       */
 } run_stats;
 
 /* report.c: report.md, report.json, metrics*.json and figures. */

@@ -258,6 +258,43 @@ int main(void) {
     char *ra = slurp(tu_fmt("%s/all/report.md", o1));
     CHECK_STR_CONTAINS(ra, "zero-shot Kn=all");
     free(ra);
+    /* --calibrate: the saved model carries a tau, also in the report,
+     * that keeps both support normals (000, 001) normal; the same run
+     * without it reports 0.5. (That tau is the next float above their
+     * views' scores is test_model's check.) */
+    uad_run_params pc = tiny_params(root, tu_fmt("%s/cal", o1));
+    pc.methods = UAD_METHOD_UNIFIED;
+    pc.raw = 0;
+    pc.calibrate = 1;
+    CHECK(uad_run(&pc) == UAD_OK);
+    uad_model *mc = NULL;
+    CHECK(uad_model_load(&mc, tu_fmt("%s/cal/model.safetensors", o1)) ==
+          UAD_OK);
+    if (mc) {
+        float tau = uad_model_tau(mc);
+        printf("calibrated tau %.6f\n", tau);
+        CHECK(tau != 0.5f && tau > 0.0f && tau < 1.0f);
+        char *rj = slurp(tu_fmt("%s/cal/report.json", o1));
+        const char *at = rj ? strstr(rj, "\"tau\":\t") : NULL;
+        CHECK(at && (float)strtod(at + 7, NULL) == tau);
+        CHECK_STR_CONTAINS(rj, "\"tau_calibrated\":\ttrue");
+        free(rj);
+        for (int i = 0; i < 2; i++) {
+            uad_image im = {0};
+            uad_prediction pr;
+            CHECK(uad_image_load(&im, tu_fmt("%s/train/good/%03d.png", root,
+                                             i), NULL) == UAD_OK);
+            CHECK(uad_predict(&pr, mc, &im) == UAD_OK);
+            CHECK(pr.image_class == 0);
+            uad_prediction_free(&pr);
+            uad_image_free(&im);
+        }
+    }
+    uad_model_free(mc);
+    char *r1 = slurp(tu_fmt("%s/report.json", o1));
+    CHECK_STR_CONTAINS(r1, "\"tau\":\t0.5,");
+    CHECK_STR_CONTAINS(r1, "\"tau_calibrated\":\tfalse");
+    free(r1);
     /* A run without a setting or with a missing dataset fails cleanly. */
     uad_run_params bad = tiny_params("/nonexistent", tu_fmt("%s/x", o1));
     CHECK(uad_run(&bad) == UAD_ERR_IO);
