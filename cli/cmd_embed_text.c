@@ -9,7 +9,8 @@
 
 static const char *k_usage =
     "usage: uniadc embed-text --text clip:DIR [TEXT...] [--priors FILE]\n"
-    "                         --out FILE.safetensors [--quiet] [--verbose]\n\n"
+    "                         --out FILE.safetensors [--bf16] [--quiet]\n"
+    "                         [--verbose]\n\n"
     "DIR is a Hugging Face CLIP checkpoint (config.json, model.safetensors,\n"
     "vocab.json, merges.txt). Writes to OUT:\n"
     "  text_embeds (N, P) F32   each TEXT's projected embedding at the end\n"
@@ -20,6 +21,7 @@ static const char *k_usage =
     "                           each description, embedded, L2-normalised,\n"
     "                           averaged and L2-normalised again\n"
     "and as metadata the texts, categories and templates (JSON arrays).\n"
+    "--bf16: bf16 matmul inputs, f32 accumulation (AVX-512 CPUs).\n"
     "Common options: --seed (unused here), --quiet, --verbose, --help.\n";
 
 /* "clip:DIR" -> DIR, or NULL. */
@@ -109,15 +111,17 @@ int cmd_embed_text(int argc, char **argv) {
         {"text", required_argument, 0, 't'},
         {"priors", required_argument, 0, 'p'},
         {"out", required_argument, 0, 'o'},
+        {"bf16", no_argument, 0, 'F'},
         CLI_COMMON_OPTIONS, {0, 0, 0, 0}};
     cli_common com = {0, 1};
     const char *spec = NULL, *pri_path = NULL, *out = NULL;
-    int opt;
+    int opt, bf16 = 0;
     while ((opt = cli_next_opt(argc, argv, opts, &com, "embed-text", k_usage)) > 0) {
         switch (opt) {
         case 't': spec = optarg; break;
         case 'p': pri_path = optarg; break;
         case 'o': out = optarg; break;
+        case 'F': bf16 = 1; break;
         }
     }
     if (opt < 0) return -opt;
@@ -134,6 +138,7 @@ int cmd_embed_text(int argc, char **argv) {
     int rc = cli_check_output("embed-text", out);
     if (rc) return rc;
     cli_common_apply(&com);
+    if (bf16 && uad_set_bf16(1) != UAD_OK) return cli_fail(UAD_ERR_USAGE);
 
     uad_clip_text *m = NULL;
     uad_st_writer *w = uad_st_writer_create();

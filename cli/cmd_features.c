@@ -10,7 +10,8 @@ static const char *k_usage =
     "usage: uniadc features --backbone dinov2:DIR|dinov3:DIR|clip:DIR\n"
     "                       [--layers 3,6,9,12] [--no-norm] [--size S]\n"
     "                       (IMAGE... | --pixel-values FILE)\n"
-    "                       --out FILE.safetensors [--quiet] [--verbose]\n\n"
+    "                       --out FILE.safetensors [--bf16] [--quiet]\n"
+    "                       [--verbose]\n\n"
     "DIR holds the Hugging Face checkpoint: config.json and "
     "model.safetensors.\n"
     "--layers   blocks whose patch tokens are written, 1..L (0 = the\n"
@@ -26,6 +27,7 @@ static const char *k_usage =
     "           named pixel_values (or the file's only tensor); H and W\n"
     "           need not match the native size (position embeddings are\n"
     "           resized as the reference does).\n"
+    "--bf16     bf16 matmul inputs, f32 accumulation (AVX-512 CPUs).\n"
     "Writes features.<block> (N, C, H/p, W/p) F32 tensors in one file.\n";
 
 /* "3,6,9" -> layers; count or -1 on a bad list. */
@@ -127,10 +129,11 @@ int cmd_features(int argc, char **argv) {
         {"size", required_argument, 0, 's'},
         {"pixel-values", required_argument, 0, 'p'},
         {"out", required_argument, 0, 'o'},
+        {"bf16", no_argument, 0, 'F'},
         CLI_COMMON_OPTIONS, {0, 0, 0, 0}};
     cli_common com = {0, 1};
     const char *spec = NULL, *lay = NULL, *pv = NULL, *out = NULL;
-    int norm = 1, size = 0, opt;
+    int norm = 1, size = 0, bf16 = 0, opt;
     while ((opt = cli_next_opt(argc, argv, opts, &com, "features", k_usage)) > 0) {
         switch (opt) {
         case 'b': spec = optarg; break;
@@ -138,6 +141,7 @@ int cmd_features(int argc, char **argv) {
         case 'N': norm = 0; break;
         case 'p': pv = optarg; break;
         case 'o': out = optarg; break;
+        case 'F': bf16 = 1; break;
         case 's': {
             long v = cli_parse_long(optarg);
             if (v < 1 || v > 8192)
@@ -163,6 +167,7 @@ int cmd_features(int argc, char **argv) {
     int rc = cli_check_output("features", out);
     if (rc) return rc;
     cli_common_apply(&com);
+    if (bf16 && uad_set_bf16(1) != UAD_OK) return cli_fail(UAD_ERR_USAGE);
 
     uad_vit *v = NULL;
     float *pix = NULL;

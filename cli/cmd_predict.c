@@ -24,6 +24,7 @@ static const char *k_usage =
     "layout read by `uniadc eval --maps OUT --class-maps OUT`.\n"
     "Maps have each input's own size.\n\n"
     "options: --tau T (override the model's threshold), --quiet, --verbose\n"
+    "  --bf16  bf16 matmul/conv inputs, f32 accumulation (AVX-512 CPUs)\n"
     "  --backbone KIND:DIR  the ViT checkpoint folder of a model trained on\n"
     "         one (default: the folder recorded in the model file); it must\n"
     "         be of the recorded kind and shape\n";
@@ -113,6 +114,7 @@ typedef struct predict_opts {
     const char *model, *dir, *out, *backbone;
     float tau;
     int raw;
+    int bf16;
 } predict_opts;
 
 /* Predict, report and write the files of one image. */
@@ -153,6 +155,7 @@ static int parse_args(predict_opts *o, cli_common *com, int argc,
         {"raw", no_argument, 0, 'r'},
         {"tau", required_argument, 0, 't'},
         {"backbone", required_argument, 0, 'b'},
+        {"bf16", no_argument, 0, 'F'},
         CLI_COMMON_OPTIONS, {0, 0, 0, 0}};
     int opt;
     while ((opt = cli_next_opt(argc, argv, opts, com, "predict", k_usage)) > 0) {
@@ -162,6 +165,7 @@ static int parse_args(predict_opts *o, cli_common *com, int argc,
         case 'd': o->dir = optarg; break;
         case 'o': o->out = optarg; break;
         case 'r': o->raw = 1; break;
+        case 'F': o->bf16 = 1; break;
         case 'b': o->backbone = optarg; break;
         case 't':
             o->tau = strtof(optarg, &end);
@@ -212,11 +216,12 @@ static int list_items(item **items, size_t *n, uad_dataset **ds,
 }
 
 int cmd_predict(int argc, char **argv) {
-    predict_opts o = {NULL, NULL, NULL, NULL, 0, 0};
+    predict_opts o = {NULL, NULL, NULL, NULL, 0, 0, 0};
     cli_common com = {0, 1};
     int rc = parse_args(&o, &com, argc, argv);
     if (rc) return rc;
     cli_common_apply(&com);
+    if (o.bf16 && uad_set_bf16(1) != UAD_OK) return cli_fail(UAD_ERR_USAGE);
 
     uad_model *m = NULL;
     uad_dataset *ds = NULL;

@@ -92,6 +92,13 @@ typedef void (*uad_progress_fn)(const char *stage, size_t done,
                                 size_t total, void *user);
 void uad_progress_set(uad_progress_fn fn, void *user);
 
+/* Compute precision of every matmul and convolution that follows,
+ * process-wide (networks, ViT backbones, text encoders): 0 = f32
+ * (default), 1 = bf16 inputs with f32 accumulation. Turning bf16 on fails
+ * with UAD_ERR_USAGE where oneDNN has no bf16 kernels for this CPU (it
+ * needs AVX-512); f32 then stays. */
+uad_status uad_set_bf16(int on);
+
 /* ------------------------------------------------------------------ */
 /* Images                                                              */
 /* ------------------------------------------------------------------ */

@@ -775,6 +775,18 @@ int nn_set_precision(nn_precision p) {
 
 nn_precision nn_get_precision(void) { return g_prec; }
 
+uad_status uad_set_bf16(int on) {
+    if (!on) {
+        g_prec = NN_F32;
+        return UAD_OK;
+    }
+    if (!bf16_supported())
+        return uad_fail(UAD_ERR_USAGE, "bf16 compute is not supported by "
+                        "oneDNN on this CPU (it needs AVX-512); use f32");
+    g_prec = NN_BF16;
+    return UAD_OK;
+}
+
 /* 1x1 convolutions are per-image matmuls on the NCHW layout itself:
  * out_n(OC, HW) = weight(OC, C) @ inp_n(C, HW), no reorders needed. */
 static void conv1x1_forward(float *out, const float *inp,

@@ -453,6 +453,31 @@ static void test_cli(void) {
     uad_st_free(got);
     uad_st_free(ref);
 
+    /* --bf16: within the bf16 tolerance of the f32 reference where the
+     * CPU has bf16, else refused (exit 2, the usage status) */
+    int has_bf16 = uad_set_bf16(1) == UAD_OK;
+    uad_set_bf16(0);
+    snprintf(args, sizeof args, "--backbone dinov2:" DATA "dinov2 "
+             "--pixel-values " DATA "dinov2/ref.safetensors --bf16 --out %s",
+             out);
+    int rc = run_cli(cli, args);
+    CHECK(rc == (has_bf16 ? 0 : 2));
+    if (has_bf16) {
+        CHECK(uad_st_open(&got, out) == UAD_OK);
+        CHECK(uad_st_open(&ref, DATA "dinov2/ref.safetensors") == UAD_OK);
+        if (got && ref) {
+            float *a = ref_get(got, "features.3", NULL, NULL);
+            float *b = ref_get(ref, "features.2", NULL, NULL);
+            if (a && b)
+                compare("cli features.3 --bf16", a, b, 2 * 48 * 9 * 7,
+                        TOL_BF16);
+            free(a);
+            free(b);
+        }
+        uad_st_free(got);
+        uad_st_free(ref);
+    }
+
     /* an image with --size on CLIP equals the library's own path */
     uad_image img = {0};
     CHECK(uad_image_alloc(&img, 13, 9, 3) == UAD_OK);
