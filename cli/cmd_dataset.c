@@ -39,7 +39,7 @@ static void print_counts(const uad_dataset *ds) {
 static void print_bits(const char *label, int bits, const char *unit) {
     printf("%s:", label);
     for (int b = 0; b < 32; b++)
-        if (bits & (1 << b)) printf(" %d%s", b, unit);
+        if ((unsigned)bits >> b & 1u) printf(" %d%s", b, unit);
     printf("\n");
 }
 
@@ -52,7 +52,7 @@ static void print_stats(const uad_dataset_stats *s) {
     /* Bit 0 stands for 32-bit float (1 << (32 & 31)), see dataset.c. */
     printf("bit depths:");
     for (int b = 1; b < 32; b++)
-        if (s->depths_seen & (1 << b)) printf(" %d-bit", b);
+        if ((unsigned)s->depths_seen >> b & 1u) printf(" %d-bit", b);
     if (s->depths_seen & 1) printf(" 32-bit float");
     printf("\n");
     if (s->n_masks)
