@@ -6,6 +6,7 @@
 #include "nn.h"
 
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* ---- exp for the softmax ---- */
@@ -132,6 +133,28 @@ void nn_softmax_rows_forward(float *out, const float *inp, int rows,
     }
 }
 
+/* Softmax of each row of inp (rows, cols) rounded to bf16 into out, in
+ * one pass over inp: each row's exponentials go to a per-thread buffer,
+ * so the f32 scores are only read (the attention's bf16 path). */
+static void softmax_rows_bf16(uint16_t *out, const float *inp, int rows,
+                              int cols) {
+    #pragma omp parallel if (rows > 16)
+    {
+        float *tmp = malloc(sizeof(float) * (size_t)cols);
+        UAD_ASSERT(tmp != NULL);
+        #pragma omp for schedule(static)
+        for (int r = 0; r < rows; r++) {
+            const float *x = inp + (size_t)r * cols;
+            float m = row_max(x, cols);
+            float inv = 1.0f / exp_row(tmp, x, cols, m, 1.0f);
+            #pragma omp simd
+            for (int i = 0; i < cols; i++) tmp[i] *= inv;
+            nn_f32_to_bf16(out + (size_t)r * cols, tmp, (size_t)cols);
+        }
+        free(tmp);
+    }
+}
+
 /* ---- multi-head self-attention ---- */
 
 /* Heads per batched call: all of them while their T x T scores stay
@@ -193,11 +216,12 @@ void nn_mha_forward(float *out, float *scratch, const float *qkv, int T,
         heads_gather(v, qkv, T, C, D, 2, h0, g, bf);
         /* k read as (g, D, T): its transpose, through the strides */
         nn_bmm_strided(s, q, k, g, T, D, T, sq, sk, ss, scale);
-        nn_softmax_rows_forward(s, s, g * T, T, 1.0f);
         const void *p = s;
         if (bf) {
-            nn_f32_to_bf16(sh, s, (size_t)g * tt);
+            softmax_rows_bf16(sh, s, g * T, T);
             p = sh;
+        } else {
+            nn_softmax_rows_forward(s, s, g * T, T, 1.0f);
         }
         nn_bmm_strided(o, p, v, g, T, T, D, ss, sq, sq, 1.0f);
         #pragma omp parallel for schedule(static) if (T > 64)
