@@ -133,6 +133,18 @@ void nn_softmax_rows_forward(float *out, const float *inp, int rows,
     }
 }
 
+/* x * scale rounded to bf16 (nearest even) into y: nn_f32_to_bf16 for
+ * short finite runs inside parallel loops, without its thread fork. */
+static inline void bf16_row(uint16_t *y, const float *x, int n, float scale) {
+    #pragma omp simd
+    for (int i = 0; i < n; i++) {
+        float v = x[i] * scale;
+        uint32_t u;
+        memcpy(&u, &v, 4);
+        y[i] = (uint16_t)((u + 0x7fffu + ((u >> 16) & 1u)) >> 16);
+    }
+}
+
 /* Softmax of each row of inp (rows, cols) rounded to bf16 into out, in
  * one pass over inp: each row's exponentials go to a per-thread buffer,
  * so the f32 scores are only read (the attention's bf16 path). */
@@ -147,9 +159,7 @@ static void softmax_rows_bf16(uint16_t *out, const float *inp, int rows,
             const float *x = inp + (size_t)r * cols;
             float m = row_max(x, cols);
             float inv = 1.0f / exp_row(tmp, x, cols, m, 1.0f);
-            #pragma omp simd
-            for (int i = 0; i < cols; i++) tmp[i] *= inv;
-            nn_f32_to_bf16(out + (size_t)r * cols, tmp, (size_t)cols);
+            bf16_row(out + (size_t)r * cols, tmp, cols, inv);
         }
         free(tmp);
     }
@@ -181,8 +191,8 @@ static void heads_gather(void *dst, const float *qkv, int T, int C, int D,
             const float *x = qkv + (size_t)t * 3 * C + (size_t)part * C +
                              (size_t)(h0 + h) * D;
             size_t o = ((size_t)h * T + t) * D;
-            if (bf)
-                nn_f32_to_bf16((uint16_t *)dst + o, x, (size_t)D);
+            if (bf) /* a NaN may round to inf here; the output is NaN anyway */
+                bf16_row((uint16_t *)dst + o, x, D, 1.0f);
             else
                 memcpy((float *)dst + o, x, sizeof(float) * (size_t)D);
         }
