@@ -1,4 +1,4 @@
-/* cmd_embed_text.c - `uniadc embed-text`: CLIP text embeddings of texts
+/* cmd_embed_text.c - `uniadc embed-text`: CLIP or dino.txt text embeddings of texts
  * and of the categories of a priors file, as safetensors, with the token
  * ids, for users' own tooling and for checks against other
  * implementations. */
@@ -8,14 +8,18 @@
 #include <string.h>
 
 static const char *k_usage =
-    "usage: uniadc embed-text --text clip:DIR [TEXT...] [--priors FILE]\n"
-    "                         --out FILE.safetensors [--bf16] [--quiet]\n"
-    "                         [--verbose]\n\n"
-    "DIR is a Hugging Face CLIP checkpoint (config.json, model.safetensors,\n"
-    "vocab.json, merges.txt). Writes to OUT:\n"
+    "usage: uniadc embed-text --text clip:DIR|dinotxt:DIR [TEXT...]\n"
+    "                         [--priors FILE] --out FILE.safetensors [--bf16]\n"
+    "                         [--quiet] [--verbose]\n\n"
+    "clip:DIR is a Hugging Face CLIP checkpoint (config.json,\n"
+    "model.safetensors, vocab.json, merges.txt); dinotxt:DIR is DINOv3's\n"
+    "dino.txt text encoder (model.safetensors with the released keys,\n"
+    "bpe_simple_vocab_16e6.txt.gz, optional config.json). Writes to OUT:\n"
     "  text_embeds (N, P) F32   each TEXT's projected embedding at the end\n"
-    "                           token, not normalised (get_text_features)\n"
+    "                           token, not normalised (get_text_features,\n"
+    "                           dino.txt's encode_text)\n"
     "  input_ids (N, 77) I32    its token ids, padded with <|endoftext|>\n"
+    "                           (CLIP) or 0 (dino.txt), as each reference\n"
     "  category_embeds (Y, P) F32   with --priors: per category, the ten\n"
     "                           prompt templates filled with its name and\n"
     "                           each description, embedded, L2-normalised,\n"
@@ -24,9 +28,10 @@ static const char *k_usage =
     "--bf16: bf16 matmul inputs, f32 accumulation (AVX-512 CPUs).\n"
     "Common options: --seed (unused here), --quiet, --verbose, --help.\n";
 
-/* "clip:DIR" -> DIR, or NULL. */
-static const char *clip_dir(const char *spec) {
-    return strncmp(spec, "clip:", 5) == 0 && spec[5] ? spec + 5 : NULL;
+/* "clip:DIR" or "dinotxt:DIR" -> DIR, or NULL. */
+static const char *text_dir(const char *spec) {
+    const char *dir = NULL;
+    return uad_text_parse_spec(NULL, &dir, spec) == UAD_OK ? dir : NULL;
 }
 
 /* A JSON array of strings, escaped; caller frees. */
@@ -128,9 +133,9 @@ int cmd_embed_text(int argc, char **argv) {
     if (!spec || !out)
         return cli_usage_error("embed-text", k_usage,
                                "--text and --out are required");
-    if (!clip_dir(spec))
+    if (!text_dir(spec))
         return cli_usage_error("embed-text", k_usage, "--text wants clip:DIR "
-                               "(the only text encoder), not '%s'", spec);
+                               "or dinotxt:DIR, not '%s'", spec);
     int n = argc - optind;
     if (n == 0 && !pri_path)
         return cli_usage_error("embed-text", k_usage, "give a TEXT or "
@@ -142,10 +147,11 @@ int cmd_embed_text(int argc, char **argv) {
 
     uad_clip_text *m = NULL;
     uad_st_writer *w = uad_st_writer_create();
-    uad_status st = w ? uad_clip_text_load(&m, clip_dir(spec)) : UAD_ERR_NOMEM;
+    uad_status st = w ? uad_text_load(&m, spec) : UAD_ERR_NOMEM;
     if (st == UAD_OK) st = uad_st_writer_meta(w, "format",
                                               "uniadc-text-embeddings");
-    if (st == UAD_OK) st = uad_st_writer_meta(w, "model", clip_dir(spec));
+    if (st == UAD_OK) st = uad_st_writer_meta(w, "model", text_dir(spec));
+    if (st == UAD_OK) st = uad_st_writer_meta(w, "text", spec);
     if (st == UAD_OK && n > 0) st = embed_texts(w, m, argv + optind, n);
     if (st == UAD_OK && pri_path) st = embed_priors(w, m, pri_path);
     if (st == UAD_OK) {

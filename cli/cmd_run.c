@@ -10,7 +10,7 @@ static const char *k_usage =
     "                  [--ka N] --out DIR [--seed S] [--method both|unified|knn]\n"
     "                  [--per-category N] [--candidates N] [--size N]\n"
     "                  [--width N] [--backbone hybrid|gabor|stem|KIND:DIR]\n"
-    "                  [--text clip:DIR] [--epochs N]\n"
+    "                  [--text clip:DIR|dinotxt:DIR] [--epochs N]\n"
     "                  [--steps N] [--batch N] [--augment] [--bf16] [--raw]\n"
     "                  [--calibrate] [--quiet] [--verbose]\n\n"
     "Picks the support set (SPEC section 2), synthesizes defect images of\n"
@@ -27,8 +27,8 @@ static const char *k_usage =
     "pretrained ViT (Hugging Face checkpoint folder; --size default 224,\n"
     "rounded to its patch) and runs the kNN baseline on its last block's\n"
     "patch tokens with cosine distances (AnomalyDINO with DINOv2).\n"
-    "--text clip:DIR: frozen category embeddings from a CLIP text encoder\n"
-    "(the width becomes its projection width).\n";
+    "--text clip:DIR|dinotxt:DIR: frozen category embeddings from a CLIP\n"
+    "or dino.txt text encoder (the width becomes its projection width).\n";
 
 enum { O_DATA = 1, O_PRIORS, O_SET, O_KN, O_KA, O_OUT, O_METHOD, O_PER,
        O_CAND, O_SIZE, O_WIDTH, O_BACKBONE, O_EPOCHS, O_STEPS, O_BATCH,
@@ -94,9 +94,9 @@ static int parse(uad_run_params *p, cli_common *com, int argc, char **argv) {
             break;
         case O_TEXT:
             p->text = optarg;
-            if (strncmp(optarg, "clip:", 5) || !optarg[5])
-                rc = cli_usage_error("run", k_usage, "--text wants clip:DIR, "
-                                     "got '%s'", optarg);
+            if (uad_text_parse_spec(NULL, NULL, optarg))
+                rc = cli_usage_error("run", k_usage, "--text wants clip:DIR "
+                                     "or dinotxt:DIR, got '%s'", optarg);
             break;
         case O_EPOCHS: rc = int_opt(&p->train.epochs, "epochs", optarg); break;
         case O_STEPS: rc = int_opt(&p->train.steps_per_epoch, "steps",

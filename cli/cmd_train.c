@@ -26,9 +26,11 @@ static const char *k_usage =
     "                   recorded in the model, the weights are not copied;\n"
     "                   default size 224, --published 512, rounded to a\n"
     "                   multiple of the patch)\n"
-    "  --text clip:DIR  frozen category embeddings from a CLIP text encoder\n"
-    "                   (names and descriptions of the priors, 10 prompt\n"
-    "                   templates); the width becomes its projection width\n"
+    "  --text clip:DIR | dinotxt:DIR\n"
+    "                   frozen category embeddings from a CLIP or dino.txt\n"
+    "                   text encoder (names and descriptions of the\n"
+    "                   priors, 10 prompt templates); the width becomes\n"
+    "                   its projection width\n"
     "                   (default: learnable embeddings)\n"
     "  --epochs N       default 50 (5 steps each)\n"
     "  --steps N        steps per epoch, default 5\n"
@@ -297,9 +299,9 @@ static int resolve_sizes(train_opts *o) {
         return cli_usage_error("train", k_usage, "--size %d is not a "
                                "multiple of 32 (built-in backbones)",
                                o->mp.input_size);
-    if (o->text && strncmp(o->text, "clip:", 5))
-        return cli_usage_error("train", k_usage, "--text wants clip:DIR, got "
-                               "'%s'", o->text);
+    if (o->text && uad_text_parse_spec(NULL, NULL, o->text))
+        return cli_usage_error("train", k_usage, "--text wants clip:DIR or "
+                               "dinotxt:DIR, got '%s'", o->text);
     return 0;
 }
 

@@ -1,8 +1,9 @@
 /* fuzz_clip_tok.c - the CLIP tokenizer's files and texts on arbitrary
  * bytes: the input is vocab.json, a NUL byte, merges.txt, a NUL byte and
- * a text (missing parts are empty). On a successful load the text is
- * tokenized and encoded to the 77-token context; every id must be in the
- * vocabulary. */
+ * a text (missing parts are empty). The merges part is also loaded
+ * alone as openai's bpe_simple_vocab file (dino.txt's tokenizer). On a
+ * successful load the text is tokenized and encoded to the 77-token
+ * context; every id must be in the vocabulary. */
 #include "uniadc.h"
 
 #include <stdint.h>
@@ -55,8 +56,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (!text) return 0;
     memcpy(text, data + off, size - off);
     text[size - off] = 0;
+    for (int kind = 0; kind < 2; kind++) {
     uad_clip_tokenizer *tok = NULL;
-    if (uad_clip_tokenizer_load_files(&tok, g_vocab, g_merges) == UAD_OK) {
+    uad_status st = kind ? uad_clip_tokenizer_load_bpe(&tok, g_merges)
+                         : uad_clip_tokenizer_load_files(&tok, g_vocab,
+                                                         g_merges);
+    if (st == UAD_OK) {
         int32_t vocab = uad_clip_vocab_size(tok), *ids = NULL, ctx[77];
         size_t n = 0;
         int used = 0;
@@ -70,6 +75,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                 if (ctx[i] < 0 || ctx[i] >= vocab) abort();
         }
         uad_clip_tokenizer_free(tok);
+    }
     }
     free(text);
     return 0;

@@ -805,8 +805,8 @@ uad_status uad_backbone_parse_spec(int *kind, const char **dir,
 int uad_vit_input_size(int patch, int requested);
 
 /* Frozen category embeddings from a text encoder: spec "clip:DIR" (a
- * CLIP checkpoint, see "Text encoders" below). *out (malloc'd, caller
- * frees) holds pri->n_categories rows of *dim floats (the projection
+ * CLIP checkpoint) or "dinotxt:DIR" (see "Text encoders" below). *out
+ * (malloc'd, caller frees) holds pri->n_categories rows of *dim floats (the projection
  * width): row i is uad_clip_category_embedding of category i's name and
  * descriptions. UAD_ERR_USAGE for another kind; the loader's errors
  * otherwise. */
@@ -1019,6 +1019,15 @@ uad_status uad_clip_tokenizer_load(uad_clip_tokenizer **out,
 uad_status uad_clip_tokenizer_load_files(uad_clip_tokenizer **out,
                                          const char *vocab_path,
                                          const char *merges_path);
+/* openai/CLIP's own vocabulary file (bpe_simple_vocab_16e6.txt.gz, gzip
+ * or plain text), which dino.txt uses: the merges of a merges.txt, the
+ * vocabulary built from them as openai's SimpleTokenizer builds it (256
+ * byte symbols, the same with "</w>", one entry per merge, then
+ * "<|startoftext|>" and "<|endoftext|>"). Such a tokenizer keeps runs
+ * of CJK ideographs together and pads with id 0, as openai's does.
+ * Files over 64 MiB once decompressed are refused. */
+uad_status uad_clip_tokenizer_load_bpe(uad_clip_tokenizer **out,
+                                       const char *path);
 void uad_clip_tokenizer_free(uad_clip_tokenizer *tok);
 
 /* BPE ids of UTF-8 text, without start and end tokens, as Hugging Face's
@@ -1061,6 +1070,25 @@ typedef struct uad_clip_text uad_clip_text;
  * (model.safetensors.index.json) are not read. Free with
  * uad_clip_text_free. */
 uad_status uad_clip_text_load(uad_clip_text **out, const char *dir);
+/* Load DINOv3's dino.txt text encoder from a directory holding
+ * model.safetensors under the keys of the released checkpoint
+ * (text_model.backbone.*, text_model.head.linear_projection.weight; the
+ * vision head visual_model.* and logit_scale are skipped), openai's
+ * bpe_simple_vocab_16e6.txt.gz (or .txt), and optionally config.json
+ * with the keys of DINOv3's text_backbone.yaml (dim, num_heads,
+ * num_layers, ffn_ratio, context_length, vocab_size, is_causal) plus
+ * embed_dim; without it the released model's settings are used (24
+ * blocks, width 1280, 20 heads, projection 2048). The tower is CLIP's
+ * with a fused qkv projection without bias and exact GELU, pooled at the
+ * largest id (the end token); the same calls below run it. */
+uad_status uad_dinotxt_text_load(uad_clip_text **out, const char *dir);
+enum { UAD_TEXT_CLIP = 0, UAD_TEXT_DINOTXT = 1 };
+/* "clip:DIR" or "dinotxt:DIR" (DIR non-empty): *kind (UAD_TEXT_*) and
+ * *dir pointing into spec (either may be NULL); UAD_ERR_USAGE else. */
+uad_status uad_text_parse_spec(int *kind, const char **dir,
+                               const char *spec);
+/* uad_clip_text_load or uad_dinotxt_text_load by spec. */
+uad_status uad_text_load(uad_clip_text **out, const char *spec);
 void uad_clip_text_free(uad_clip_text *m);
 int uad_clip_text_width(const uad_clip_text *m);     /* hidden_size     */
 int uad_clip_text_layers(const uad_clip_text *m);

@@ -2,12 +2,12 @@
 # Install every Debian 12 package uniadc needs to build and test.
 # Idempotent: does nothing when all are present. Run as root (or via sudo).
 set -e
-PKGS="build-essential cmake pkg-config libpng-dev libjpeg-dev libtiff-dev \
+PKGS="build-essential cmake pkg-config libpng-dev libjpeg-dev libtiff-dev zlib1g-dev \
 libyaml-dev libcjson-dev libutf8proc-dev libstb-dev libdnnl-dev libcairo2-dev \
 fonts-dejavu-core"
 # Extra packages for developers (fuzzing, reference values), only on request.
 if [ "${UAD_DEV:-0}" = 1 ]; then
-  PKGS="$PKGS clang libclang-rt-dev python3-numpy python3-sklearn python3-torch python3-scipy python3-pil libopenblas0-pthread"
+  PKGS="$PKGS clang libclang-rt-dev python3-numpy python3-sklearn python3-torch python3-scipy python3-pil python3-regex libopenblas0-pthread"
 fi
 missing=""
 for p in $PKGS; do

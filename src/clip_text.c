@@ -27,6 +27,7 @@ typedef struct clip_layer {
 } clip_layer;
 
 struct uad_clip_text {
+    int dinotxt;       /* 1: DINOv3's dino.txt layout, 0: Hugging Face */
     int vocab, width, heads, layers, inter, max_pos, proj_dim;
     int eos_id;        /* config eos_token_id (2: argmax pooling)     */
     int quick_gelu;    /* hidden_act: quick_gelu (1) or gelu (0)      */
@@ -125,8 +126,49 @@ static void spec_add(clip_spec *s, int *n, float **dst, int64_t d0,
     e->dst = dst;
 }
 
+/* dino.txt's text tower under the keys of DINOv3's released checkpoint
+ * (the DINOTxt state dict): one fused qkv projection without bias, read
+ * into q_w (k_w and v_w are its second and third thirds). */
+static int dinotxt_specs(clip_spec *s, uad_clip_text *m) {
+    int n = 0, C = m->width;
+    const char *b = "text_model.backbone.";
+    char f[160];
+    snprintf(f, sizeof f, "%stoken_embedding.weight", b);
+    spec_add(s, &n, &m->tok_emb, m->vocab, C, f, 0);
+    snprintf(f, sizeof f, "%spositional_embedding", b);
+    spec_add(s, &n, &m->pos_emb, m->max_pos, C, f, 0);
+    for (int l = 0; l < m->layers; l++) {
+        clip_layer *L = &m->layer[l];
+        struct { float **dst; const char *key; int64_t d0, d1; } t[] = {
+            {&L->ln1_w, "attention_norm.weight", C, 0},
+            {&L->ln1_b, "attention_norm.bias", C, 0},
+            {&L->q_w, "attention.qkv.weight", 3 * (int64_t)C, C},
+            {&L->o_w, "attention.proj.weight", C, C},
+            {&L->o_b, "attention.proj.bias", C, 0},
+            {&L->ln2_w, "ffn_norm.weight", C, 0},
+            {&L->ln2_b, "ffn_norm.bias", C, 0},
+            {&L->fc1_w, "feed_forward.fc1.weight", m->inter, C},
+            {&L->fc1_b, "feed_forward.fc1.bias", m->inter, 0},
+            {&L->fc2_w, "feed_forward.fc2.weight", C, m->inter},
+            {&L->fc2_b, "feed_forward.fc2.bias", C, 0},
+        };
+        for (size_t k = 0; k < sizeof t / sizeof t[0]; k++) {
+            snprintf(f, sizeof f, "%sblocks.%%d.%s", b, t[k].key);
+            spec_add(s, &n, t[k].dst, t[k].d0, t[k].d1, f, l);
+        }
+    }
+    snprintf(f, sizeof f, "%sln_final.weight", b);
+    spec_add(s, &n, &m->lnf_w, C, 0, f, 0);
+    snprintf(f, sizeof f, "%sln_final.bias", b);
+    spec_add(s, &n, &m->lnf_b, C, 0, f, 0);
+    spec_add(s, &n, &m->proj, m->proj_dim, C,
+             "text_model.head.linear_projection.weight", 0);
+    return n;
+}
+
 /* Every tensor the text tower needs, with its Hugging Face key. */
 static int clip_specs(clip_spec *s, uad_clip_text *m) {
+    if (m->dinotxt) return dinotxt_specs(s, m);
     int n = 0, C = m->width;
     const char *p = "text_model.encoder.layers.%d.";
     char f[128];
@@ -165,8 +207,12 @@ static int clip_specs(clip_spec *s, uad_clip_text *m) {
     return n;
 }
 
-/* Tensors of a full CLIPModel file that the text tower does not use. */
-static int clip_ignored(const char *name) {
+/* Tensors of a full CLIPModel file (or of dino.txt's released file,
+ * which also holds its vision head) that the text tower does not use. */
+static int clip_ignored(const uad_clip_text *m, const char *name) {
+    if (m->dinotxt)
+        return strncmp(name, "visual_model.", 13) == 0 ||
+               strcmp(name, "logit_scale") == 0;
     return strncmp(name, "vision_model.", 13) == 0 ||
            strncmp(name, "visual_projection.", 18) == 0 ||
            strcmp(name, "logit_scale") == 0 ||
@@ -184,7 +230,8 @@ static void shape_str(char *out, const int64_t *shape, int ndim) {
 
 /* Check every expected tensor's presence, dtype and shape, and that the
  * file holds nothing else; all problems are listed at once. */
-static uad_status clip_check(const uad_safetensors *st, const clip_spec *s,
+static uad_status clip_check(const uad_clip_text *m,
+                             const uad_safetensors *st, const clip_spec *s,
                              int n, const char *path) {
     uad_problems pl = {0};
     for (int i = 0; i < n; i++) {
@@ -210,14 +257,17 @@ static uad_status clip_check(const uad_safetensors *st, const clip_spec *s,
     }
     for (size_t i = 0; i < uad_st_count(st); i++) {
         const char *name = uad_st_tensor_at(st, i)->name;
-        int known = clip_ignored(name);
+        int known = clip_ignored(m, name);
         for (int k = 0; k < n && !known; k++) known = !strcmp(name, s[k].name);
         if (!known)
             uad_problems_add(&pl, uad_fail(UAD_ERR_FORMAT, "unexpected tensor "
                              "%s", name));
     }
-    uad_status rc = uad_problems_finish(&pl, "problem(s) with the CLIP text "
-                                        "weights");
+    uad_status rc = uad_problems_finish(&pl, m->dinotxt
+                                        ? "problem(s) with the dino.txt text "
+                                          "weights"
+                                        : "problem(s) with the CLIP text "
+                                          "weights");
     if (rc != UAD_OK) uad_error_prefix(path);
     return rc;
 }
@@ -231,7 +281,7 @@ static uad_status clip_weights(uad_clip_text *m, const char *path) {
     m->layer = uad_calloc((size_t)m->layers, sizeof *m->layer);
     if (!s || !m->layer) rc = UAD_ERR_NOMEM;
     int n = rc == UAD_OK ? clip_specs(s, m) : 0;
-    if (rc == UAD_OK) rc = clip_check(st, s, n, path);
+    if (rc == UAD_OK) rc = clip_check(m, st, s, n, path);
     /* Shapes match the file now, so the block is no larger than it. */
     size_t total = 0;
     for (int i = 0; rc == UAD_OK && i < n; i++)
@@ -243,7 +293,12 @@ static uad_status clip_weights(uad_clip_text *m, const char *path) {
         const uad_st_tensor *t = uad_st_find(st, s[i].name);
         *s[i].dst = m->params + off;
         rc = uad_st_to_f32(t, *s[i].dst);
-        off += (int)uad_st_numel(t);
+        off += (size_t)uad_st_numel(t);
+    }
+    size_t cc = (size_t)m->width * m->width;
+    for (int l = 0; rc == UAD_OK && m->dinotxt && l < m->layers; l++) {
+        m->layer[l].k_w = m->layer[l].q_w + cc;  /* rows C..2C of qkv  */
+        m->layer[l].v_w = m->layer[l].q_w + 2 * cc;
     }
     free(s);
     uad_st_free(st);
@@ -279,6 +334,118 @@ uad_status uad_clip_text_load(uad_clip_text **out, const char *dir) {
     }
     *out = m;
     return UAD_OK;
+}
+
+/* ---- dino.txt ------------------------------------------------------ */
+
+/* dino.txt's settings: those of the released text encoder
+ * (dinov3_vitl16_dinotxt_tet1280d20h24l: 24 blocks of width 1280, 20
+ * heads, MLP ratio 4, causal, projection to 2048), or an optional
+ * config.json with the keys of DINOv3's text_backbone.yaml (dim,
+ * num_heads, num_layers, ffn_ratio, context_length, vocab_size,
+ * is_causal) plus embed_dim. */
+static uad_status dinotxt_config(uad_clip_text *m, const char *path) {
+    m->vocab = 49408, m->width = 1280, m->heads = 20, m->layers = 24;
+    m->max_pos = 77, m->proj_dim = 2048;
+    m->eos_id = 2;      /* argmax pooling ("argmax" tokens_pooler_type) */
+    m->quick_gelu = 0;  /* nn.GELU, exact                               */
+    m->eps = 1e-5f;     /* nn.LayerNorm's default                       */
+    double ratio = 4.0;
+    if (!uad_file_exists(path)) {
+        m->inter = (int)(m->width * ratio);
+        return UAD_OK;
+    }
+    void *json;
+    uad_status st = uad_json_load_object(&json, path, "not a JSON object");
+    if (st != UAD_OK) return st;
+    cJSON *root = json;
+    int bad = cfg_int(root, "vocab_size", &m->vocab, 1, 1 << 24, path) ||
+              cfg_int(root, "dim", &m->width, 1, 1 << 16, path) ||
+              cfg_int(root, "num_heads", &m->heads, 1, 1024, path) ||
+              cfg_int(root, "num_layers", &m->layers, 1, 1024, path) ||
+              cfg_int(root, "context_length", &m->max_pos, 2, 1 << 16,
+                      path) ||
+              cfg_int(root, "embed_dim", &m->proj_dim, 1, 1 << 16, path);
+    const cJSON *r = cJSON_GetObjectItemCaseSensitive(root, "ffn_ratio");
+    const cJSON *c = cJSON_GetObjectItemCaseSensitive(root, "is_causal");
+    if (!bad && r) {
+        if (!cJSON_IsNumber(r) || !(r->valuedouble > 0 &&
+                                    r->valuedouble <= 64))
+            bad = uad_fail(UAD_ERR_FORMAT, "%s: ffn_ratio must be a number "
+                           "in (0, 64]", path) != UAD_OK;
+        else
+            ratio = r->valuedouble;
+    }
+    if (!bad && c && !cJSON_IsTrue(c))
+        bad = uad_fail(UAD_ERR_FORMAT, "%s: is_causal must be true (only "
+                       "the causal text tower is supported)", path) != UAD_OK;
+    m->inter = (int)(m->width * ratio);  /* int(dim * ffn_ratio) */
+    if (!bad && m->inter < 1)
+        bad = uad_fail(UAD_ERR_FORMAT, "%s: dim x ffn_ratio is below 1",
+                       path) != UAD_OK;
+    if (!bad && m->width % m->heads)
+        bad = uad_fail(UAD_ERR_FORMAT, "%s: dim %d is not a multiple of "
+                       "num_heads %d", path, m->width, m->heads) != UAD_OK;
+    cJSON_Delete(root);
+    return bad ? UAD_ERR_FORMAT : UAD_OK;
+}
+
+uad_status uad_dinotxt_text_load(uad_clip_text **out, const char *dir) {
+    *out = NULL;
+    uad_clip_text *m = uad_calloc(1, sizeof *m);
+    if (!m) return UAD_ERR_NOMEM;
+    m->dinotxt = 1;
+    char *cfg = uad_path_join(dir, "config.json");
+    char *wts = uad_path_join(dir, "model.safetensors");
+    char *gz = uad_path_join(dir, "bpe_simple_vocab_16e6.txt.gz");
+    char *txt = uad_path_join(dir, "bpe_simple_vocab_16e6.txt");
+    uad_status st = cfg && wts && gz && txt ? dinotxt_config(m, cfg)
+                                            : UAD_ERR_NOMEM;
+    if (st == UAD_OK) st = clip_weights(m, wts);
+    if (st == UAD_OK) {
+        const char *bpe = uad_file_exists(gz) || !uad_file_exists(txt) ? gz
+                                                                      : txt;
+        st = uad_clip_tokenizer_load_bpe(&m->tok, bpe);
+    }
+    if (st == UAD_OK && uad_clip_vocab_size(m->tok) > m->vocab)
+        st = uad_fail(UAD_ERR_DATA, "%s: the tokenizer has ids up to %d "
+                      "but the model only %d token embeddings", dir,
+                      uad_clip_vocab_size(m->tok) - 1, m->vocab);
+    free(cfg);
+    free(wts);
+    free(gz);
+    free(txt);
+    if (st != UAD_OK) {
+        uad_clip_text_free(m);
+        return st;
+    }
+    *out = m;
+    return UAD_OK;
+}
+
+uad_status uad_text_parse_spec(int *kind, const char **dir,
+                               const char *spec) {
+    static const char *const kinds[] = {"clip:", "dinotxt:"};
+    for (int k = 0; spec && k < 2; k++) {
+        size_t n = strlen(kinds[k]);
+        if (!strncmp(spec, kinds[k], n) && spec[n]) {
+            if (kind) *kind = k;
+            if (dir) *dir = spec + n;
+            return UAD_OK;
+        }
+    }
+    return uad_fail(UAD_ERR_USAGE, "text encoder '%s': expected clip:DIR "
+                    "or dinotxt:DIR", spec ? spec : "");
+}
+
+uad_status uad_text_load(uad_clip_text **out, const char *spec) {
+    *out = NULL;
+    int kind = 0;
+    const char *dir = NULL;
+    uad_status st = uad_text_parse_spec(&kind, &dir, spec);
+    if (st != UAD_OK) return st;
+    return kind == UAD_TEXT_DINOTXT ? uad_dinotxt_text_load(out, dir)
+                                    : uad_clip_text_load(out, dir);
 }
 
 int uad_clip_text_width(const uad_clip_text *m) { return m->width; }

@@ -12,7 +12,9 @@
  *   2. U+0000, U+FFFD and control characters (category C*, except tab,
  *      CR and LF) are dropped; whitespace (tab, CR, LF, category Zs)
  *      becomes a space;
- *   3. CJK ideographs get a space on either side;
+ *   3. CJK ideographs get a space on either side (not for openai's
+ *      bpe_simple_vocab file, whose reference keeps runs of them
+ *      together as its pattern's letters do);
  *   4. NFC normalisation;
  *   5. split on whitespace, each word lower-cased, joined by one space.
  * We do not run ftfy's mojibake repair or openai/CLIP's double HTML
@@ -45,14 +47,18 @@
 #include "internal.h"
 
 #include <cjson/cJSON.h>
+#include <errno.h>
 #include <string.h>
 #include <utf8proc.h>
+#include <zlib.h>
 
 /* The reference reads at most this many merges (49152 ids in all, minus
  * the 512 byte symbols and the two special tokens, plus the header). */
 #define CLIP_MAX_MERGES (49152 - 256 - 2)
 /* Text longer than this is refused: BPE is quadratic in a word's length. */
 #define CLIP_MAX_TEXT 16384
+/* openai's bpe_simple_vocab_16e6.txt is 1.3 MB; larger files are refused. */
+#define CLIP_MAX_BPE_FILE (64 << 20)
 
 static const char CLIP_SOT[] = "<|startoftext|>";
 static const char CLIP_EOT[] = "<|endoftext|>";
@@ -132,6 +138,7 @@ struct uad_clip_tokenizer {
     strmap ranks;          /* "first second" -> merge rank             */
     int32_t n_vocab;       /* largest id + 1                           */
     int32_t sot, eot, pad;
+    int split_cjk;         /* Hugging Face's CJK spacing (step 3)      */
     char bytesym[256][3];  /* UTF-8 of bytes_to_unicode()[b]           */
     uint8_t bytesym_len[256];
 };
@@ -194,17 +201,19 @@ static int is_ascii_space(char c) {
 /* merges.txt: the first line (a "#version" header) is skipped as the
  * reference skips it, then one "first second" pair per line, rank =
  * line order; a pair listed twice keeps its last rank, as in the
- * reference's dict. Surrounding whitespace of the file is ignored. */
-static uad_status clip_load_merges(uad_clip_tokenizer *t, const char *path) {
-    char *buf = NULL;
-    size_t len = 0;
-    uad_status st = uad_read_file(path, &buf, &len);
-    if (st != UAD_OK) return st;
+ * reference's dict. Surrounding whitespace of the file is ignored. With
+ * vocab set (openai's bpe_simple_vocab file, which has no vocab.json),
+ * merge r also makes the vocabulary entry "firstsecond" with id 512 + r,
+ * as openai/CLIP's SimpleTokenizer builds it. buf is NUL-terminated. */
+static uad_status clip_parse_merges(uad_clip_tokenizer *t, char *buf,
+                                    size_t len, const char *path,
+                                    int vocab, int32_t *n_merges) {
     while (len > 0 && is_ascii_space(buf[len - 1])) buf[--len] = 0;
     size_t lines = 1;
     for (size_t i = 0; i < len; i++) lines += buf[i] == '\n';
-    st = strmap_init(&t->ranks, lines < CLIP_MAX_MERGES ? lines
-                                                         : CLIP_MAX_MERGES);
+    size_t cap = lines < CLIP_MAX_MERGES ? lines : CLIP_MAX_MERGES;
+    uad_status st = strmap_init(&t->ranks, cap);
+    if (st == UAD_OK && vocab) st = strmap_init(&t->vocab, 512 + cap + 2);
     char *p = buf;
     while (*p && is_ascii_space(*p)) p++;
     char *nl = strchr(p, '\n');
@@ -242,11 +251,36 @@ static uad_status clip_load_merges(uad_clip_tokenizer *t, const char *path) {
         memcpy(key, f[0], fl[0]);
         key[fl[0]] = ' ';
         memcpy(key + fl[0] + 1, f[1], fl[1]);
-        st = strmap_put(&t->ranks, key, fl[0] + 1 + fl[1], rank++, &dup);
+        st = strmap_put(&t->ranks, key, fl[0] + 1 + fl[1], rank, &dup);
+        if (st == UAD_OK && vocab) {
+            memmove(key + fl[0], key + fl[0] + 1, fl[1]);
+            st = strmap_put(&t->vocab, key, fl[0] + fl[1], 512 + rank, &dup);
+        }
+        *n_merges = ++rank;
         p = *end ? end + 1 : end;
     }
+    return st;
+}
+
+static uad_status clip_load_merges(uad_clip_tokenizer *t, const char *path) {
+    char *buf = NULL;
+    size_t len = 0;
+    uad_status st = uad_read_file(path, &buf, &len);
+    if (st != UAD_OK) return st;
+    int32_t nm;
+    st = clip_parse_merges(t, buf, len, path, 0, &nm);
     free(buf);
     return st;
+}
+
+/* The special ids, or an error naming `path`. */
+static uad_status clip_specials(uad_clip_tokenizer *t, const char *path) {
+    t->sot = strmap_get(&t->vocab, CLIP_SOT, strlen(CLIP_SOT));
+    t->eot = strmap_get(&t->vocab, CLIP_EOT, strlen(CLIP_EOT));
+    if (t->sot < 0 || t->eot < 0)
+        return uad_fail(UAD_ERR_FORMAT, "%s: no id for %s", path,
+                        t->sot < 0 ? CLIP_SOT : CLIP_EOT);
+    return UAD_OK;
 }
 
 uad_status uad_clip_tokenizer_load_files(uad_clip_tokenizer **out,
@@ -258,14 +292,9 @@ uad_status uad_clip_tokenizer_load_files(uad_clip_tokenizer **out,
     clip_bytes_to_unicode(t);
     uad_status st = clip_load_vocab(t, vocab_path);
     if (st == UAD_OK) st = clip_load_merges(t, merges_path);
-    if (st == UAD_OK) {
-        t->sot = strmap_get(&t->vocab, CLIP_SOT, strlen(CLIP_SOT));
-        t->eot = strmap_get(&t->vocab, CLIP_EOT, strlen(CLIP_EOT));
-        t->pad = t->eot;
-        if (t->sot < 0 || t->eot < 0)
-            st = uad_fail(UAD_ERR_FORMAT, "%s: no id for %s", vocab_path,
-                          t->sot < 0 ? CLIP_SOT : CLIP_EOT);
-    }
+    if (st == UAD_OK) st = clip_specials(t, vocab_path);
+    t->pad = t->eot;
+    t->split_cjk = 1;
     if (st != UAD_OK) {
         uad_clip_tokenizer_free(t);
         return st;
@@ -284,6 +313,117 @@ uad_status uad_clip_tokenizer_load(uad_clip_tokenizer **out,
     free(v);
     free(m);
     return st;
+}
+
+/* The whole of a gzip file (or of a plain file, which zlib reads as it
+ * is), NUL-terminated, at most CLIP_MAX_BPE_FILE bytes once inflated. */
+static uad_status read_gz(const char *path, char **out, size_t *len) {
+    *out = NULL;
+    *len = 0;
+    gzFile f = gzopen(path, "rb");
+    if (!f)
+        return uad_fail(UAD_ERR_IO, "%s: cannot open: %s", path,
+                        errno ? strerror(errno) : "out of memory");
+    size_t cap = 1 << 20, n = 0;
+    char *buf = uad_malloc(cap + 1);
+    uad_status st = buf ? UAD_OK : UAD_ERR_NOMEM;
+    while (st == UAD_OK) {
+        if (n == cap) {
+            if (cap >= CLIP_MAX_BPE_FILE) {
+                st = uad_fail(UAD_ERR_LIMIT, "%s: more than %d MiB once "
+                              "decompressed", path, CLIP_MAX_BPE_FILE >> 20);
+                break;
+            }
+            char *b = realloc(buf, 2 * cap + 1);
+            if (!b) {
+                st = UAD_ERR_NOMEM;
+                break;
+            }
+            buf = b;
+            cap *= 2;
+        }
+        int got = gzread(f, buf + n, (unsigned)(cap - n));
+        if (got < 0) {
+            int err;
+            const char *msg = gzerror(f, &err);
+            st = uad_fail(UAD_ERR_FORMAT, "%s: not a readable gzip file "
+                          "(%s)", path, msg);
+        } else if (got == 0) {
+            /* a cut stream ends like a whole one; gzerror tells */
+            int err;
+            const char *msg = gzerror(f, &err);
+            if (err != Z_OK)
+                st = uad_fail(UAD_ERR_FORMAT, "%s: not a readable gzip "
+                              "file (%s)", path, msg);
+            break;
+        }
+        n += (size_t)(got > 0 ? got : 0);
+    }
+    gzclose(f);
+    if (st == UAD_OK && memchr(buf, 0, n))
+        st = uad_fail(UAD_ERR_FORMAT, "%s: holds a NUL byte (not a BPE "
+                      "merges file)", path);
+    if (st != UAD_OK) {
+        free(buf);
+        return st;
+    }
+    buf[n] = 0;
+    *out = buf;
+    *len = n;
+    return UAD_OK;
+}
+
+uad_status uad_clip_tokenizer_load_bpe(uad_clip_tokenizer **out,
+                                       const char *path) {
+    *out = NULL;
+    uad_clip_tokenizer *t = uad_calloc(1, sizeof *t);
+    if (!t) return UAD_ERR_NOMEM;
+    clip_bytes_to_unicode(t);
+    char *buf = NULL;
+    size_t len = 0;
+    uad_status st = read_gz(path, &buf, &len);
+    int32_t nm = 0;
+    if (st == UAD_OK) st = clip_parse_merges(t, buf, len, path, 1, &nm);
+    free(buf);
+    /* openai/CLIP's vocabulary: the 256 byte symbols (printable bytes
+     * first, then the remapped ones, in byte order), the same with
+     * "</w>", the merges (added above), then the two special tokens. */
+    int32_t id = 0;
+    for (int w = 0; st == UAD_OK && w < 2; w++)
+        for (int pass = 0; pass < 2; pass++)
+            for (int b = 0; st == UAD_OK && b < 256; b++) {
+                int keep = (b >= '!' && b <= '~') || (b >= 0xA1 && b <= 0xAC) ||
+                           (b >= 0xAE && b <= 0xFF);
+                if (keep != (pass == 0)) continue;
+                char sym[8];
+                size_t k = t->bytesym_len[b];
+                memcpy(sym, t->bytesym[b], k);
+                if (w) memcpy(sym + k, "</w>", 4), k += 4;
+                int dup;
+                /* a merge spelling a byte symbol would win as in the
+                 * reference's dict; the byte keeps its id otherwise */
+                if (strmap_get(&t->vocab, sym, k) < 0)
+                    st = strmap_put(&t->vocab, sym, k, id, &dup);
+                id++;
+            }
+    int dup;
+    if (st == UAD_OK)
+        st = strmap_put(&t->vocab, CLIP_SOT, strlen(CLIP_SOT), 512 + nm, &dup);
+    if (st == UAD_OK)
+        st = strmap_put(&t->vocab, CLIP_EOT, strlen(CLIP_EOT), 513 + nm, &dup);
+    if (st == UAD_OK) {
+        t->n_vocab = 514 + nm;
+        st = clip_specials(t, path);
+    }
+    /* openai/CLIP pads with 0 and keeps CJK runs together. */
+    t->pad = 0;
+    t->split_cjk = 0;
+    if (st != UAD_OK) {
+        uad_clip_tokenizer_free(t);
+        return st;
+    }
+    *out = t;
+    return UAD_OK;
 }
 
 int32_t uad_clip_token_id(const uad_clip_tokenizer *t, const char *token) {
@@ -408,7 +548,8 @@ static size_t put_utf8(char *dst, int32_t c) {
 
 /* Steps 2 and 3 of the file comment, UTF-8 in and out. dst holds at
  * least 3 * 4 * n + 1 bytes (a CJK character grows by two spaces). */
-static uad_status clip_clean(char *dst, const char *src, size_t n) {
+static uad_status clip_clean(char *dst, const char *src, size_t n,
+                             int split_cjk) {
     size_t o = 0;
     for (size_t i = 0; i < n;) {
         int32_t c;
@@ -426,7 +567,7 @@ static uad_status clip_clean(char *dst, const char *src, size_t n) {
         if (c == 0 || c == 0xFFFD || ctrl) continue;
         if (ws) {
             dst[o++] = ' ';
-        } else if (is_cjk(c)) {
+        } else if (split_cjk && is_cjk(c)) {
             dst[o++] = ' ';
             o += put_utf8(dst + o, c);
             dst[o++] = ' ';
@@ -615,7 +756,7 @@ static uad_status clip_chunk(ivec *ids, const uad_clip_tokenizer *t,
                              const char *text, size_t n) {
     char *clean = uad_malloc(12 * n + 1);
     if (!clean) return UAD_ERR_NOMEM;
-    uad_status st = clip_clean(clean, text, n);
+    uad_status st = clip_clean(clean, text, n, t->split_cjk);
     char *nfc = st == UAD_OK ? (char *)utf8proc_NFC((utf8proc_uint8_t *)clean)
                              : NULL;
     free(clean);

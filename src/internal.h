@@ -99,6 +99,8 @@ uad_status uad_json_load_object(void **json, const char *path,
 uad_status uad_mkdirs(const char *dir);
 /* Join two path parts with '/'; caller frees. */
 char *uad_path_join(const char *a, const char *b);
+/* 1 when something exists at path (stat succeeds). */
+int uad_file_exists(const char *path);
 /* Lower-cased extension after the last '.', or "" (static storage per
  * call is not used: writes into ext, at most n bytes). */
 void uad_path_ext(const char *path, char *ext, size_t n);

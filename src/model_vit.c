@@ -1,6 +1,6 @@
 /* model_vit.c - the discriminator on a pretrained backbone (SPEC section
  * 6, issue 6): a frozen ViT's patch tokens as the four feature levels,
- * and frozen category embeddings from a CLIP text encoder. Only the
+ * and frozen category embeddings from a text encoder (CLIP or dino.txt). Only the
  * public uad_vit_* and uad_clip_* calls are used. */
 #include "model.h"
 
@@ -36,11 +36,8 @@ uad_status uad_text_category_embeddings(float **out, int *dim,
                                         const uad_priors *pri) {
     *out = NULL;
     *dim = 0;
-    if (!spec || strncmp(spec, "clip:", 5) || !spec[5])
-        return uad_fail(UAD_ERR_USAGE, "text encoder '%s': expected clip:DIR "
-                        "(dino.txt is not ported)", spec ? spec : "");
     uad_clip_text *ct = NULL;
-    uad_status st = uad_clip_text_load(&ct, spec + 5);
+    uad_status st = uad_text_load(&ct, spec);
     if (st) return st;
     int P = uad_clip_text_embed_dim(ct), Y = pri->n_categories;
     float *e = uad_malloc((size_t)Y * P * sizeof *e);

@@ -316,6 +316,11 @@ char *uad_path_join(const char *a, const char *b) {
     return p;
 }
 
+int uad_file_exists(const char *path) {
+    struct stat sb;
+    return stat(path, &sb) == 0;
+}
+
 void uad_path_ext(const char *path, char *ext, size_t n) {
     const char *slash = strrchr(path, '/');
     const char *dot = strrchr(path, '.');

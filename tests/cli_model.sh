@@ -84,9 +84,12 @@ text=clip:$src/tests/data/clip_text
 vsmall=(--size 64 --epochs 2 --batch 4 --threads 1)
 expect_rc 2 "ViT without folder" "$bin" train --backbone dinov2 --data x
 expect_rc 2 "built-in with folder" "$bin" train --backbone gabor:x --data x
-expect_rc 2 "--text not clip" "$bin" train --data "$data/ds" \
+expect_rc 2 "--text of no known kind" "$bin" train --data "$data/ds" \
   --priors "$data/ds/priors.yaml" --setting zero --kn 2 \
-  --synth "$data/synth" --out "$tmp/v" --text dinotxt:x
+  --synth "$data/synth" --out "$tmp/v" --text dino:x
+expect_rc 3 "--text folder missing" "$bin" train --data "$data/ds" \
+  --priors "$data/ds/priors.yaml" --setting zero --kn 2 \
+  --synth "$data/synth" --out "$tmp/v" --text "dinotxt:$tmp/none" -q
 expect_rc 2 "--width against --text" "$bin" train --data "$data/ds" \
   --priors "$data/ds/priors.yaml" --setting zero --kn 2 \
   --synth "$data/synth" --out "$tmp/v" --text "$text" --width 8
@@ -112,6 +115,15 @@ expect_rc 3 "recorded ViT folder missing" "$bin" predict \
   && ok || bad "missing-folder message"
 "$bin" predict --model "$tmp/vit1.st" --backbone "dinov2:$vit" "$img" \
   | cmp -s - "$tmp/vit.json" && ok || bad "--backbone given again"
+# dino.txt category embeddings (tiny random text tower, width 40)
+"$bin" train --data "$data/ds" --priors "$data/ds/priors.yaml" \
+  --setting zero --kn 2 --synth "$data/synth" --out "$tmp/vitdt.st" \
+  "${vsmall[@]}" --backbone "dinov2:$vit" \
+  --text "dinotxt:$src/tests/data/dinotxt" --seed 3 -q
+[ $? -eq 0 ] && ok || bad "ViT train with dino.txt"
+grep -aq '"text":"dinotxt:' "$tmp/vitdt.st" && ok || bad "dino.txt recorded"
+"$bin" predict --model "$tmp/vitdt.st" "$img" | grep -q '"class"' \
+  && ok || bad "predict with dino.txt embeddings"
 expect_rc 5 "other kind" "$bin" predict --model "$tmp/vit1.st" \
   --backbone "dinov3:$src/tests/data/vit/dinov3" "$img"
 expect_rc 5 "other shape" "$bin" predict --model "$tmp/vit1.st" \

@@ -389,10 +389,266 @@ static void test_eos_rule(void) {
     free(d);
 }
 
+/* ---- dino.txt ------------------------------------------------------ */
+
+#define DTDIR UAD_SOURCE_DIR "/tests/data/dinotxt"
+
+static const char *const k_dt_texts[] = {
+    "a photo of a scratch",
+    "don't stop, it's 2024... we'll see",
+    "\xe6\x97\xa5\xe6\x9c\xac\xe8\xaa\x9e\xe3\x81\xae\xe3\x83\x86\xe3\x82\xad"
+    "\xe3\x82\xb9\xe3\x83\x88 and \xe6\x97\xa5\xe6\x9c\xac",
+    "A Close-Up Photo of a CRACKED hazelnut!",
+};
+
+/* dino.txt's text tower (scripts/make_dinotxt_refs.py): the released
+ * checkpoint's keys, the fused qkv without bias, exact GELU, pooling at
+ * the largest id, openai's tokenizer from the gzipped merges file. */
+static void test_dinotxt_parity(void) {
+    uad_clip_text *m = NULL;
+    CHECK(uad_text_load(&m, "dinotxt:" DTDIR) == UAD_OK);
+    if (!m) {
+        fprintf(stderr, "%s\n", uad_last_error());
+        return;
+    }
+    int C = uad_clip_text_width(m), P = uad_clip_text_embed_dim(m);
+    int T = uad_clip_text_context(m);
+    CHECK(C == 48 && uad_clip_text_layers(m) == 2 && P == 40 && T == 77);
+    const uad_clip_tokenizer *tk = uad_clip_text_tokenizer(m);
+    CHECK(uad_clip_vocab_size(tk) == 660 && uad_clip_pad_id(tk) == 0);
+    CHECK(uad_clip_start_id(tk) == 658 && uad_clip_end_id(tk) == 659);
+
+    uad_safetensors *ref = NULL;
+    CHECK(uad_st_open(&ref, DTDIR "/refs.safetensors") == UAD_OK);
+    if (!ref) return;
+    const uad_st_tensor *ids_t = uad_st_find(ref, "input_ids");
+    int N = ids_t ? (int)ids_t->shape[0] : 0;
+    CHECK(N == 5);
+    const int32_t *ids = ids_t->data;
+    const int32_t *used = uad_st_find(ref, "n_used")->data;
+    const float *last = ref_f32(ref, "last", (size_t)N * T * C);
+    const float *emb = ref_f32(ref, "embeds", (size_t)N * P);
+    const float *cat = ref_f32(ref, "category", (size_t)P);
+    if (!last || !emb || !cat || N != 5) return;
+
+    char long_text[1024] = "";
+    for (int i = 0; i < 30; i++) strcat(long_text, "a photo of a scratch ");
+    const char *texts[5] = {k_dt_texts[0], k_dt_texts[1], k_dt_texts[2],
+                            k_dt_texts[3], long_text};
+    float e[64], *l = malloc(sizeof(float) * (size_t)T * C);
+    printf("dino.txt:\n");
+    for (int n = 0; n < N; n++) {
+        const int32_t *in = ids + (size_t)n * T;
+        printf("text %d (%d tokens):\n", n, used[n]);
+        /* openai's ids: CJK runs kept together, padding 0. */
+        int32_t mine[UAD_CLIP_CONTEXT];
+        CHECK(uad_clip_text_encode(e, mine, m, texts[n]) == UAD_OK);
+        CHECK(memcmp(mine, in, sizeof mine) == 0);
+        CHECK(compare("text embedding", e, emb + (size_t)n * P, P) <=
+              TOL_F32);
+        /* The used positions of the final layer norm; the reference ran
+         * all 77 with the padding, which the causal mask hides. */
+        CHECK(uad_clip_text_forward(NULL, NULL, l, m, in, used[n]) ==
+              UAD_OK);
+        CHECK(compare("final layer norm", l, last + (size_t)n * T * C,
+                      (size_t)used[n] * C) <= TOL_F32);
+    }
+    /* The CJK text: one BPE run, not one piece per ideograph (the ids
+     * of Hugging Face's CLIP tokenizer, which splits them, differ). */
+    CHECK(ids[2 * T + 1] == 528 && ids[2 * T + 2] == 98);
+    float eb[5 * 64];
+    CHECK(uad_clip_text_encode_batch(eb, NULL, m, texts, 5) == UAD_OK);
+    CHECK(compare("batch of 5", eb, emb, 5 * (size_t)P) <= TOL_F32);
+    const char *desc[] = {"a large crack", "a missing piece"};
+    CHECK(uad_clip_category_embedding(e, m, "broken_large", desc, 2) ==
+          UAD_OK);
+    CHECK(compare("category embedding", e, cat, P) <= TOL_F32);
+    if (nn_set_precision(NN_BF16) == 0) {
+        CHECK(uad_clip_text_encode_batch(eb, NULL, m, texts, 5) == UAD_OK);
+        CHECK(compare("bf16: batch of 5", eb, emb, 5 * (size_t)P) <=
+              TOL_BF16);
+        nn_set_precision(NN_F32);
+    } else {
+        printf("bf16 not supported on this CPU: dino.txt bf16 skipped\n");
+    }
+    free(l);
+    uad_st_free(ref);
+    uad_clip_text_free(m);
+}
+
+/* openai's merges file gives the vocabulary of the matching vocab.json
+ * (tests/data/clip_tok was built in openai's order), so the ids of text
+ * without CJK equal those of the Hugging Face files. */
+static void test_bpe_file(void) {
+    uad_clip_tokenizer *a = NULL, *b = NULL;
+    const char *tokdir = UAD_SOURCE_DIR "/tests/data/clip_tok";
+    CHECK(uad_clip_tokenizer_load(&a, tokdir) == UAD_OK);
+    CHECK(uad_clip_tokenizer_load_bpe(&b, DTDIR "/bpe_simple_vocab_16e6."
+                                      "txt.gz") == UAD_OK);
+    /* zlib reads the plain file as it is, too */
+    uad_clip_tokenizer *c = NULL;
+    CHECK(uad_clip_tokenizer_load_bpe(&c, tu_fmt("%s/merges.txt", tokdir)) ==
+          UAD_OK);
+    if (!a || !b || !c) return;
+    CHECK(uad_clip_vocab_size(a) == uad_clip_vocab_size(b));
+    CHECK(uad_clip_vocab_size(c) == uad_clip_vocab_size(b));
+    const char *syms[] = {"!", "a</w>", "\xc4\x80", "photo</w>",
+                          "<|startoftext|>", "<|endoftext|>"};
+    for (size_t i = 0; i < sizeof syms / sizeof *syms; i++) {
+        CHECK(uad_clip_token_id(a, syms[i]) >= 0);
+        CHECK(uad_clip_token_id(a, syms[i]) == uad_clip_token_id(b, syms[i]));
+    }
+    const char *texts[] = {k_dt_texts[0], k_dt_texts[1], k_dt_texts[3],
+                           "caf\xc3\xa9 na\xc3\xafve 3.14 <|endoftext|>"};
+    for (size_t i = 0; i < sizeof texts / sizeof *texts; i++) {
+        int32_t x[UAD_CLIP_CONTEXT], y[UAD_CLIP_CONTEXT];
+        int nx = 0, ny = 0;
+        CHECK(uad_clip_encode(x, &nx, a, texts[i], UAD_CLIP_CONTEXT) ==
+              UAD_OK);
+        CHECK(uad_clip_encode(y, &ny, b, texts[i], UAD_CLIP_CONTEXT) ==
+              UAD_OK);
+        CHECK(nx == ny && memcmp(x, y, (size_t)nx * sizeof *x) == 0);
+        CHECK(x[nx] == uad_clip_end_id(a) && (ny == 77 || y[ny] == 0));
+    }
+    uad_clip_tokenizer_free(a);
+    uad_clip_tokenizer_free(b);
+    uad_clip_tokenizer_free(c);
+
+    /* A cut gzip stream, a binary file and a bad merge line. */
+    char *d = tu_tmpdir("bpe");
+    const char *gz = tu_fmt("%s/cut.gz", d);
+    FILE *in = fopen(DTDIR "/bpe_simple_vocab_16e6.txt.gz", "rb");
+    unsigned char buf[4096];
+    size_t n = in ? fread(buf, 1, sizeof buf, in) : 0;
+    if (in) fclose(in);
+    FILE *f = fopen(gz, "wb");
+    fwrite(buf, 1, n / 2, f);
+    fclose(f);
+    CHECK(uad_clip_tokenizer_load_bpe(&a, gz) == UAD_ERR_FORMAT && !a);
+    CHECK_STR_CONTAINS(uad_last_error(), "cut.gz: not a readable gzip file");
+    f = fopen(gz, "wb");
+    fwrite("#v\nab\0cd\n", 1, 9, f);
+    fclose(f);
+    CHECK(uad_clip_tokenizer_load_bpe(&a, gz) == UAD_ERR_FORMAT);
+    CHECK_STR_CONTAINS(uad_last_error(), "NUL byte");
+    f = fopen(gz, "wb");
+    fputs("#version: 0.2\nh o\nthree sym bols\n", f);
+    fclose(f);
+    CHECK(uad_clip_tokenizer_load_bpe(&a, gz) == UAD_ERR_FORMAT);
+    CHECK_STR_CONTAINS(uad_last_error(), "cut.gz:3: expected two symbols");
+    CHECK(uad_clip_tokenizer_load_bpe(&a, tu_fmt("%s/none.gz", d)) ==
+          UAD_ERR_IO);
+    CHECK_STR_CONTAINS(uad_last_error(), "none.gz: cannot open");
+    remove(gz);
+    rmdir(d);
+    free(d);
+}
+
+/* A copy of the dino.txt folder; weights rewritten by a callback-free
+ * rule: drop tensor `drop` (NULL: keep all); config.json replaced by
+ * `config` (NULL: kept, "": removed). */
+static char *dt_copy(const char *drop, const char *config) {
+    char *dir = tu_tmpdir("dinotxt");
+    copy_file(DTDIR "/bpe_simple_vocab_16e6.txt.gz",
+              tu_fmt("%s/bpe_simple_vocab_16e6.txt.gz", dir));
+    if (!config) {
+        copy_file(DTDIR "/config.json", tu_fmt("%s/config.json", dir));
+    } else if (*config) {
+        FILE *f = fopen(tu_fmt("%s/config.json", dir), "w");
+        fputs(config, f);
+        fclose(f);
+    }
+    uad_safetensors *st = NULL;
+    if (uad_st_open(&st, DTDIR "/model.safetensors") != UAD_OK) exit(2);
+    uad_st_writer *w = uad_st_writer_create();
+    for (size_t i = 0; i < uad_st_count(st); i++) {
+        const uad_st_tensor *t = uad_st_tensor_at(st, i);
+        if (drop && !strcmp(t->name, drop)) continue;
+        uad_st_writer_add(w, t->name, t->dtype, t->ndim, t->shape, t->data);
+    }
+    if (uad_st_writer_save(w, tu_fmt("%s/model.safetensors", dir)) != UAD_OK)
+        exit(2);
+    uad_st_writer_free(w);
+    uad_st_free(st);
+    return dir;
+}
+
+static void expect_dt_error(const char *dir, uad_status want,
+                            const char *msg) {
+    uad_clip_text *m = NULL;
+    CHECK(uad_dinotxt_text_load(&m, dir) == want);
+    CHECK(m == NULL);
+    CHECK_STR_CONTAINS(uad_last_error(), msg);
+}
+
+static void test_dinotxt_bad(void) {
+    const char *qkv = "text_model.backbone.blocks.1.attention.qkv.weight";
+    char *d = dt_copy(qkv, NULL);
+    expect_dt_error(d, UAD_ERR_FORMAT, tu_fmt("missing tensor %s", qkv));
+    CHECK_STR_CONTAINS(uad_last_error(), "dino.txt text weights");
+    free(d);
+    /* Without config.json the released model's shapes are expected. */
+    d = dt_copy(NULL, "");
+    expect_dt_error(d, UAD_ERR_FORMAT, "text_model.backbone.token_embedding"
+                    ".weight has shape [660, 48], expected [49408, 1280]");
+    free(d);
+    d = dt_copy(NULL, "{\"dim\": 48, \"num_heads\": 5}");
+    expect_dt_error(d, UAD_ERR_FORMAT, "dim 48 is not a multiple of "
+                    "num_heads 5");
+    free(d);
+    d = dt_copy(NULL, "{\"is_causal\": false}");
+    expect_dt_error(d, UAD_ERR_FORMAT, "is_causal must be true");
+    free(d);
+    d = dt_copy(NULL, NULL);
+    remove(tu_fmt("%s/bpe_simple_vocab_16e6.txt.gz", d));
+    expect_dt_error(d, UAD_ERR_IO, "bpe_simple_vocab_16e6.txt.gz: cannot "
+                    "open");
+    free(d);
+    uad_clip_text *m = NULL;
+    CHECK(uad_text_load(&m, "dino:" DTDIR) == UAD_ERR_USAGE && !m);
+    CHECK_STR_CONTAINS(uad_last_error(), "expected clip:DIR or dinotxt:DIR");
+    CHECK(uad_text_load(&m, "dinotxt:") == UAD_ERR_USAGE);
+}
+
+/* embed-text on dino.txt: the library's numbers and the reference ids. */
+static void test_dinotxt_cli(void) {
+    const char *cli = getenv("UAD_CLI");
+    if (!cli) return;
+    char *d = tu_tmpdir("dtcli");
+    const char *out = tu_fmt("%s/emb.safetensors", d);
+    CHECK(system(tu_fmt("'%s' embed-text --quiet --text dinotxt:%s 'a photo "
+                        "of a scratch' --out %s", cli, DTDIR, out)) == 0);
+    uad_safetensors *st = NULL, *ref = NULL;
+    CHECK(uad_st_open(&st, out) == UAD_OK);
+    CHECK(uad_st_open(&ref, DTDIR "/refs.safetensors") == UAD_OK);
+    if (st && ref) {
+        const uad_st_tensor *e = uad_st_find(st, "text_embeds");
+        const uad_st_tensor *ids = uad_st_find(st, "input_ids");
+        CHECK(e && e->shape[0] == 1 && e->shape[1] == 40);
+        CHECK(ids && ids->shape[1] == 77);
+        if (e && ids) {
+            CHECK(compare("embed-text dino.txt", e->data,
+                          ref_f32(ref, "embeds", 5 * 40), 40) <= TOL_F32);
+            CHECK(memcmp(ids->data, uad_st_find(ref, "input_ids")->data,
+                         77 * 4) == 0);
+        }
+        CHECK_STR_CONTAINS(uad_st_meta(st, "text"), "dinotxt:");
+    }
+    uad_st_free(st);
+    uad_st_free(ref);
+    remove(out);
+    rmdir(d);
+    free(d);
+}
+
 int main(void) {
     test_parity();
     test_bad_checkpoints();
     test_eos_rule();
     test_cli();
+    test_dinotxt_parity();
+    test_bpe_file();
+    test_dinotxt_bad();
+    test_dinotxt_cli();
     return check_report("test_clip_text");
 }

@@ -747,10 +747,13 @@ static void test_vit_model(void) {
     uad_clip_text_free(ct);
     float *none = NULL;
     int d0 = -1;
-    CHECK(uad_text_category_embeddings(&none, &d0, "dinotxt:x", pri) ==
+    CHECK(uad_text_category_embeddings(&none, &d0, "dino:x", pri) ==
           UAD_ERR_USAGE);
     CHECK(none == NULL && d0 == 0);
-    CHECK_STR_CONTAINS(uad_last_error(), "expected clip:DIR");
+    CHECK_STR_CONTAINS(uad_last_error(), "expected clip:DIR or dinotxt:DIR");
+    CHECK(uad_text_category_embeddings(&none, &d0, "dinotxt:/nonexistent",
+                                       pri) == UAD_ERR_IO);
+    CHECK(none == NULL && d0 == 0);
     if (!emb) return;
 
     set tr, te;
