@@ -95,7 +95,7 @@ int cli_parse_protocol(uad_protocol *p, const char *setting, const char *kn,
                                             "got '%s'", setting);
     if (!kn) return cli_usage_error(cmd, usage, "--setting needs --kn");
     p->kn = !strcmp(kn, "all") ? UAD_KN_ALL : (int)cli_parse_long(kn);
-    if (p->kn == -1 && strcmp(kn, "all") != 0)
+    if (p->kn < 1 && strcmp(kn, "all") != 0)
         return cli_usage_error(cmd, usage, "--kn wants a positive integer "
                                            "or 'all', got '%s'", kn);
     if (p->setting == UAD_SETTING_FEW) {

@@ -136,12 +136,13 @@ static uad_status save_png(cairo_surface_t *s, const char *path) {
     return st;
 }
 
+/* Legend entries of `per_row` columns of `step` pixels from (x, y). */
 static void draw_legend(cairo_t *cr, const char *const *names, int n,
-                        double x, double y) {
+                        double x, double y, int per_row, double step) {
     for (int i = 0; i < n; i++) {
         uint8_t rgb[3];
         fig_class_color(rgb, i + 1);
-        double cx = x + (i % 4) * 150, cy = y + (i / 4) * 20;
+        double cx = x + (i % per_row) * step, cy = y + (i / per_row) * 20;
         cairo_set_source_rgb(cr, rgb[0] / 255., rgb[1] / 255., rgb[2] / 255.);
         cairo_rectangle(cr, cx, cy, 14, 14);
         cairo_fill(cr);
@@ -150,13 +151,50 @@ static void draw_legend(cairo_t *cr, const char *const *names, int n,
     }
 }
 
+/* The heat map's colour scale, w wide, with its end values and a tick. */
+static void draw_bar(cairo_t *cr, const fig_grid *g, double x, double y,
+                     double w) {
+    for (int i = 0; i < (int)w; i++) {
+        float rgb[3];
+        heat_color(rgb, (float)i / (float)(w > 1 ? w - 1 : 1));
+        cairo_set_source_rgb(cr, rgb[0], rgb[1], rgb[2]);
+        cairo_rectangle(cr, x + i, y, 1, 12);
+        cairo_fill(cr);
+    }
+    char s[64];
+    cairo_set_source_rgb(cr, 0, 0, 0);
+    snprintf(s, sizeof s, "%.3f", (double)g->bar_lo);
+    text(cr, x, y + 26, 11, s);
+    snprintf(s, sizeof s, "%.3f", (double)g->bar_hi);
+    cairo_text_extents_t e;
+    cairo_text_extents(cr, s, &e);
+    text(cr, x + w - e.x_advance, y + 26, 11, s);
+    text(cr, x, y + 40, 11, g->bar_label);
+    float span = g->bar_hi - g->bar_lo;
+    if (span > 0 && g->bar_mark >= g->bar_lo && g->bar_mark <= g->bar_hi) {
+        double mx = x + (g->bar_mark - g->bar_lo) / span * (w - 1);
+        cairo_set_line_width(cr, 2);
+        cairo_move_to(cr, mx, y - 3);
+        cairo_line_to(cr, mx, y + 15);
+        cairo_stroke(cr);
+    }
+}
+
 uad_status fig_grid_png(const char *path, const fig_grid *g) {
     const double pad = 4, left = g->row_labels ? 120 : pad;
     const double top = (g->title ? 26 : 0) + (g->col_titles ? 20 : 0) + pad;
-    const double legend_h = g->n_legend ? 20.0 * ((g->n_legend + 3) / 4) + 8
-                                        : 0;
     int width = (int)(left + g->cols * (g->cell + pad) + pad);
-    int height = (int)(top + g->rows * (g->cell + pad) + pad + legend_h);
+    /* The legend fills the width from its column, 150 pixels an entry
+     * (at least one a row). */
+    double lx = left + g->legend_col * (g->cell + pad);
+    int per_row = (int)((width - lx) / 150);
+    if (per_row < 1) per_row = 1;
+    const double legend_h = g->n_legend
+                                ? 20.0 * ((g->n_legend + per_row - 1) / per_row) + 8
+                                : 0;
+    const double bar_h = g->bar_label ? 48 : 0;
+    const double foot = legend_h > bar_h ? legend_h : bar_h;
+    int height = (int)(top + g->rows * (g->cell + pad) + pad + foot);
     cairo_surface_t *s =
         cairo_image_surface_create(CAIRO_FORMAT_RGB24, width, height);
     cairo_t *cr = cairo_create(s);
@@ -177,9 +215,12 @@ uad_status fig_grid_png(const char *path, const fig_grid *g) {
             if (t) draw_tile(cr, t, left + c * (g->cell + pad), y, g->cell);
         }
     }
+    double fy = height - foot + 4;
     if (g->n_legend)
-        draw_legend(cr, g->legend_names, g->n_legend, left,
-                    height - legend_h + 4);
+        draw_legend(cr, g->legend_names, g->n_legend, lx, fy, per_row, 150);
+    if (g->bar_label)
+        draw_bar(cr, g, left + g->bar_col * (g->cell + pad) + 8, fy + 4,
+                 g->cell - 16);
     cairo_destroy(cr);
     uad_status st = save_png(s, path);
     cairo_surface_destroy(s);

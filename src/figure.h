@@ -31,6 +31,13 @@ typedef struct fig_grid {
     const char *title;
     const char *const *legend_names;
     int n_legend;
+    int legend_col;        /* the legend starts under this column       */
+    /* With bar_label set: a colour bar of the heat map's scale under
+     * column bar_col, from bar_lo (blue) to bar_hi (red), with a tick at
+     * bar_mark when it lies in between. */
+    const char *bar_label;
+    int bar_col;
+    float bar_lo, bar_hi, bar_mark;
 } fig_grid;
 uad_status fig_grid_png(const char *path, const fig_grid *g);
 

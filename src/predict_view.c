@@ -5,6 +5,7 @@
 #include "model.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 uad_status uad_predict_write_view(const char *path, const uad_model *m,
@@ -13,9 +14,23 @@ uad_status uad_predict_write_view(const char *path, const uad_model *m,
     if (!img || img->w != pr->w || img->h != pr->h)
         return uad_fail(UAD_ERR_DATA, "%s: prediction and image sizes "
                         "differ", path);
+    /* S_d stretched to this image's own range (the built-in model's
+     * maps span little around 0.5, flat on a fixed scale); the colour
+     * bar gives the range and marks tau. */
+    size_t np = (size_t)pr->w * pr->h;
+    float lo = pr->det[0], hi = pr->det[0];
+    for (size_t k = 1; k < np; k++) {
+        lo = pr->det[k] < lo ? pr->det[k] : lo;
+        hi = pr->det[k] > hi ? pr->det[k] : hi;
+    }
+    float *v = uad_malloc(np * sizeof *v);
+    if (!v) return UAD_ERR_NOMEM;
+    for (size_t k = 0; k < np; k++)
+        v[k] = hi > lo ? (pr->det[k] - lo) / (hi - lo) : 0.0f;
     uad_image heat, cls;
     memset(&cls, 0, sizeof cls);
-    uad_status st = fig_heatmap(&heat, img, pr->det, 0.5f);
+    uad_status st = fig_heatmap(&heat, img, v, 0.5f);
+    free(v);
     if (st) return st;
     if ((st = fig_classmap(&cls, img, pr->cls))) {
         uad_image_free(&heat);
@@ -26,8 +41,12 @@ uad_status uad_predict_write_view(const char *path, const uad_model *m,
     char title[256];
     snprintf(title, sizeof title, "score %.3f, tau %.3f: %s", (double)pr->score,
              (double)m->tau, uad_model_category(m, pr->image_class));
-    fig_grid g = {tiles, 1, 3, 256, titles, NULL, title,
-                  (const char *const *)m->cat, m->n_cat};
+    fig_grid g = {.tiles = tiles, .rows = 1, .cols = 3, .cell = 256,
+                  .col_titles = titles, .title = title,
+                  .legend_names = (const char *const *)m->cat,
+                  .n_legend = m->n_cat, .legend_col = 2,
+                  .bar_label = "S_d, stretched; tick: tau", .bar_col = 1,
+                  .bar_lo = lo, .bar_hi = hi, .bar_mark = m->tau};
     st = fig_grid_png(path, &g);
     uad_image_free(&heat);
     uad_image_free(&cls);

@@ -383,10 +383,12 @@ static uad_status fig_test_images(const char *path, const uad_run_params *p,
                              n > 0 ? preds[0]->method : "",
                              "classes", n > 1 ? preds[1]->method : "",
                              "classes"};
-    fig_grid g = {tp, rows, cols, 128, titles, labels,
-                  "test images: anomaly maps (each stretched to its own "
-                  "range, blue low, red high) and class maps", names,
-                  pri->n_categories};
+    fig_grid g = {.tiles = tp, .rows = rows, .cols = cols, .cell = 128,
+                  .col_titles = titles, .row_labels = labels,
+                  .title = "test images: anomaly maps (each stretched to "
+                           "its own range, blue low, red high) and class "
+                           "maps",
+                  .legend_names = names, .n_legend = pri->n_categories};
     if (st == UAD_OK && rows > 0) st = fig_grid_png(path, &g);
     for (int k = 0; k < max_rows * cols; k++) uad_image_free(&tiles[k]);
     free(tiles);
@@ -429,8 +431,9 @@ static uad_status fig_synthetic(const char *path, const uad_priors *pri,
         tp[k] = tiles[k].data ? &tiles[k] : NULL;
     const char *titles[6] = {"sample", "mask", "sample", "mask", "sample",
                              "mask"};
-    fig_grid g = {tp, rows, cols, 128, titles, labels,
-                  "synthesized training samples", NULL, 0};
+    fig_grid g = {.tiles = tp, .rows = rows, .cols = cols, .cell = 128,
+                  .col_titles = titles, .row_labels = labels,
+                  .title = "synthesized training samples"};
     if (st == UAD_OK && rows > 0) st = fig_grid_png(path, &g);
     for (int k = 0; k < rows * cols; k++) uad_image_free(&tiles[k]);
     free(tiles);

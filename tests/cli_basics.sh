@@ -20,6 +20,10 @@ expect_rc 2 "dataset bad seed" "$bin" dataset x --seed -4
 expect_rc 2 "dataset bad setting" "$bin" dataset x --setting half --kn 1
 expect_rc 3 "dataset missing dir" "$bin" dataset /nonexistent/dir
 "$bin" dataset --nope x 2>&1 | grep -q "unknown option '--nope'" && ok || bad "unknown flag message"
+# --kn 0 is refused before any data is read, as --kn -1 is
+expect_rc 2 "--kn 0" "$bin" dataset /nonexistent --setting zero --kn 0
+"$bin" dataset /nonexistent --setting zero --kn 0 2>&1 \
+  | grep -q "\-\-kn wants a positive integer or 'all', got '0'" && ok || bad "--kn 0 message"
 "$bin" dataset --nope x 2>&1 | grep -q "^usage: uniadc dataset" && ok || bad "usage printed"
 
 mtd=$src/../shared/datasets/mtd

@@ -55,11 +55,31 @@ static void test_pngs(void) {
     uad_image_alloc(&t, 7, 5, 1);
     const uad_image *tiles[2] = {&t, NULL};
     const char *names[2] = {"crack", "hole"};
-    fig_grid g = {tiles, 1, 2, 64, NULL, NULL, "grid", names, 2};
+    fig_grid g = {.tiles = tiles, .rows = 1, .cols = 2, .cell = 64,
+                  .title = "grid", .legend_names = names, .n_legend = 2};
     const char *grid = tu_fmt("%s/grid.png", dir);
     CHECK(fig_grid_png(grid, &g) == UAD_OK);
     CHECK(uad_image_load(&img, grid, NULL) == UAD_OK);
     CHECK(img.w == 4 + 2 * 68 + 4);
+    uad_image_free(&img);
+    /* A colour bar under column 1: 48 pixels from x = 4 + 68 + 8, at
+     * y = 110 (below the 150 - 48 footer), blue to red, a black tick at
+     * the mark (0.5 of the way: x 103-104) reaching above the bar. */
+    g.bar_label = "S_d";
+    g.bar_col = 1;
+    g.bar_lo = 0.0f, g.bar_hi = 1.0f, g.bar_mark = 0.5f;
+    CHECK(fig_grid_png(grid, &g) == UAD_OK);
+    CHECK(uad_image_load(&img, grid, NULL) == UAD_OK);
+    CHECK(img.w == 144 && img.h == 150 && img.c == 3);
+    if (img.w == 144 && img.h == 150 && img.c == 3) {
+        size_t p2 = (size_t)img.w * img.h;
+#define PX(c, x, y) img.data[(c) * p2 + (size_t)(y) * img.w + (x)]
+        CHECK(PX(2, 80, 115) > 0.9f && PX(0, 80, 115) < 0.1f);   /* blue */
+        CHECK(PX(0, 127, 115) > 0.9f && PX(2, 127, 115) < 0.1f); /* red  */
+        CHECK(PX(0, 103, 108) < 0.2f && PX(1, 103, 108) < 0.2f); /* tick */
+        CHECK(PX(0, 90, 108) > 0.9f);  /* no tick elsewhere: white */
+#undef PX
+    }
     uad_image_free(&img);
     uad_image_free(&t);
     /* An unwritable path fails with the path named and leaves nothing. */
