@@ -135,7 +135,7 @@ int cmd_embed_text(int argc, char **argv) {
                                "--text and --out are required");
     if (!text_dir(spec))
         return cli_usage_error("embed-text", k_usage, "--text wants clip:DIR "
-                               "or dinotxt:DIR, not '%s'", spec);
+                               "or dinotxt:DIR, got '%s'", spec);
     int n = argc - optind;
     if (n == 0 && !pri_path)
         return cli_usage_error("embed-text", k_usage, "give a TEXT or "

@@ -402,6 +402,14 @@ uad_status uad_dinotxt_text_load(uad_clip_text **out, const char *dir) {
     uad_status st = cfg && wts && gz && txt ? dinotxt_config(m, cfg)
                                             : UAD_ERR_NOMEM;
     if (st == UAD_OK) st = clip_weights(m, wts);
+    if (st == UAD_ERR_FORMAT && !uad_file_exists(cfg)) {
+        char *msg = uad_strdup(uad_last_error());
+        if (msg)
+            uad_fail(st, "%s\n(%s has no config.json, so the released "
+                     "dino.txt settings were expected; add one for other "
+                     "sizes)", msg, dir);
+        free(msg);
+    }
     if (st == UAD_OK) {
         const char *bpe = uad_file_exists(gz) || !uad_file_exists(txt) ? gz
                                                                       : txt;

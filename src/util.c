@@ -31,8 +31,18 @@ uad_status uad_fail(uad_status st, const char *fmt, ...) {
 void uad_error_prefix(const char *prefix) {
     char tmp[sizeof g_err];
     memcpy(tmp, g_err, sizeof tmp);
-    snprintf(g_err, sizeof g_err, "%s: %.*s", prefix,
-             (int)(sizeof g_err / 2), tmp);
+    /* Keep whole lines of the message: when prefix and message do not
+     * fit, cut at the last line break that does and say so. */
+    size_t room = sizeof g_err - 1, pre = strlen(prefix) + 2;
+    size_t len = strlen(tmp), keep = len;
+    if (pre >= room / 2) pre = room / 2;
+    if (pre + len > room) {
+        keep = room - pre - 8;
+        while (keep > 0 && tmp[keep] != '\n') keep--;
+        if (keep == 0) keep = room - pre - 8;
+    }
+    snprintf(g_err, sizeof g_err, "%.*s: %.*s%s", (int)(pre - 2), prefix,
+             (int)keep, tmp, keep < len ? "\n  ..." : "");
 }
 
 const char *uad_status_name(uad_status st) {
@@ -358,9 +368,24 @@ void uad_problems_add(uad_problems *pl, uad_status st) {
 
 uad_status uad_problems_finish(uad_problems *pl, const char *what) {
     uad_status st = pl->count ? pl->first : UAD_OK;
-    if (pl->count)
-        uad_fail(st, "%zu %s:%s%s", pl->count, what,
-                 pl->text ? pl->text : "", pl->count > 50 ? "\n  ..." : "");
+    if (pl->count) {
+        /* Whole lines while they fit in about 1400 bytes (room is left
+         * for a file name in front), then how many were left out. */
+        size_t shown = 0, cut = 0, len = pl->text ? pl->len : 0;
+        while (cut < len && shown < 50) {
+            const char *nl = strchr(pl->text + cut + 1, '\n');
+            size_t end = nl ? (size_t)(nl - pl->text) : len;
+            if (end > 1400) break;
+            cut = end;
+            shown++;
+        }
+        if (shown < pl->count)
+            uad_fail(st, "%zu %s:%.*s\n  ... and %zu more", pl->count, what,
+                     (int)cut, pl->text ? pl->text : "", pl->count - shown);
+        else
+            uad_fail(st, "%zu %s:%.*s", pl->count, what, (int)cut,
+                     pl->text ? pl->text : "");
+    }
     free(pl->text);
     memset(pl, 0, sizeof *pl);
     return st;

@@ -591,6 +591,9 @@ static void test_dinotxt_bad(void) {
     d = dt_copy(NULL, "");
     expect_dt_error(d, UAD_ERR_FORMAT, "text_model.backbone.token_embedding"
                     ".weight has shape [660, 48], expected [49408, 1280]");
+    CHECK_STR_CONTAINS(uad_last_error(), "more\n(");
+    CHECK_STR_CONTAINS(uad_last_error(), "has no config.json, so the "
+                       "released dino.txt settings were expected");
     free(d);
     d = dt_copy(NULL, "{\"dim\": 48, \"num_heads\": 5}");
     expect_dt_error(d, UAD_ERR_FORMAT, "dim 48 is not a multiple of "

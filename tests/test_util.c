@@ -113,7 +113,47 @@ static void test_afile(void) {
     free(sub);
 }
 
+/* A long list of problems: whole lines while they fit, then how many
+ * were left out, also after a file name is put in front. */
+static void test_problems(void) {
+    uad_problems pl = {0};
+    for (int i = 0; i < 269; i++)
+        uad_problems_add(&pl, uad_fail(i ? UAD_ERR_DATA : UAD_ERR_FORMAT,
+                                       "tensor blocks.%d.weight has shape "
+                                       "[660, 48], expected [49408, 1280]",
+                                       i));
+    CHECK(uad_problems_finish(&pl, "problem(s)") == UAD_ERR_FORMAT);
+    const char *e = uad_last_error();
+    CHECK(strncmp(e, "269 problem(s):\n  tensor blocks.0.weight", 40) == 0);
+    /* shown lines + the count left out = 269, every line whole */
+    int shown = 0, more = -1;
+    for (const char *q = e; (q = strstr(q, "\n  tensor ")); q++) shown++;
+    const char *tail = strstr(e, "\n  ... and ");
+    CHECK(tail && sscanf(tail, "\n  ... and %d more", &more) == 1);
+    CHECK(shown >= 15 && shown + more == 269);
+    CHECK(tail && strncmp(tail - 22, "expected [49408, 1280]", 22) == 0);
+    CHECK(strlen(e) < 1500);
+    char name[700];
+    memset(name, 'd', sizeof name - 1);
+    name[sizeof name - 1] = 0;
+    uad_error_prefix(name);
+    e = uad_last_error();
+    CHECK(strncmp(e, name, sizeof name - 1) == 0);
+    /* the message lost whole lines at its end, and says so */
+    CHECK_STR_CONTAINS(e, "expected [49408, 1280]\n  ...");
+    CHECK(strstr(e, " more") == NULL);
+    CHECK(strlen(e) < 2048);
+    /* few problems are listed in full */
+    uad_problems_add(&pl, uad_fail(UAD_ERR_IO, "a"));
+    uad_problems_add(&pl, uad_fail(UAD_ERR_DATA, "b"));
+    CHECK(uad_problems_finish(&pl, "things") == UAD_ERR_IO);
+    CHECK(strcmp(uad_last_error(), "2 things:\n  a\n  b") == 0);
+    uad_error_prefix("f.txt");
+    CHECK(strcmp(uad_last_error(), "f.txt: 2 things:\n  a\n  b") == 0);
+}
+
 int main(void) {
+    test_problems();
     test_rng();
     test_paths();
     test_afile();
