@@ -81,10 +81,41 @@ static inline float hmax8(__m256 v) {
 }
 #endif
 
+#if defined(__AVX512F__)
+#define NN_ATTN_AVX512 1
+/* exp_neg on 16 lanes (the same steps as exp_neg8). */
+static inline __m512 exp_neg16(__m512 x) {
+    x = _mm512_max_ps(x, _mm512_set1_ps(-87.0f));
+    __m512 v = _mm512_fmsub_ps(x, _mm512_set1_ps(1.44269504f),
+                               _mm512_set1_ps(0.5f));
+    __m512i ni = _mm512_cvttps_epi32(v);
+    __m512 n = _mm512_cvtepi32_ps(ni);
+    __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);
+    r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
+    __m512 p = _mm512_set1_ps(1.0f / 720.0f);
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 120.0f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 24.0f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 6.0f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(0.5f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
+    __m512i bits = _mm512_slli_epi32(
+        _mm512_add_epi32(ni, _mm512_set1_epi32(127)), 23);
+    return _mm512_mul_ps(p, _mm512_castsi512_ps(bits));
+}
+#endif
+
 static float row_max(const float *x, int n) {
     float m = x[0];
     int i = 0;
-#ifdef NN_ATTN_AVX2
+#ifdef NN_ATTN_AVX512
+    if (n >= 16) {
+        __m512 vm = _mm512_loadu_ps(x);
+        for (i = 16; i + 16 <= n; i += 16)
+            vm = _mm512_max_ps(vm, _mm512_loadu_ps(x + i));
+        m = _mm512_reduce_max_ps(vm);
+    }
+#elif defined(NN_ATTN_AVX2)
     if (n >= 8) {
         __m256 vm = _mm256_loadu_ps(x);
         for (i = 8; i + 8 <= n; i += 8)
@@ -100,6 +131,19 @@ static float row_max(const float *x, int n) {
 static float exp_row(float *y, const float *x, int n, float m, float scale) {
     float s = 0.0f;
     int i = 0;
+#ifdef NN_ATTN_AVX512
+    {
+        __m512 vm = _mm512_set1_ps(m), vs = _mm512_set1_ps(scale);
+        __m512 acc = _mm512_setzero_ps();
+        for (; i + 16 <= n; i += 16) {
+            __m512 e = exp_neg16(
+                _mm512_mul_ps(_mm512_sub_ps(_mm512_loadu_ps(x + i), vm), vs));
+            _mm512_storeu_ps(y + i, e);
+            acc = _mm512_add_ps(acc, e);
+        }
+        s = _mm512_reduce_add_ps(acc);
+    }
+#endif
 #ifdef NN_ATTN_AVX2
     __m256 vm = _mm256_set1_ps(m), vs = _mm256_set1_ps(scale);
     __m256 acc = _mm256_setzero_ps();
@@ -109,7 +153,7 @@ static float exp_row(float *y, const float *x, int n, float m, float scale) {
         _mm256_storeu_ps(y + i, e);
         acc = _mm256_add_ps(acc, e);
     }
-    s = hsum8(acc);
+    s += hsum8(acc);
 #endif
     for (; i < n; i++) {
         y[i] = exp_neg((x[i] - m) * scale);
@@ -136,8 +180,18 @@ void nn_softmax_rows_forward(float *out, const float *inp, int rows,
 /* x * scale rounded to bf16 (nearest even) into y: nn_f32_to_bf16 for
  * short finite runs inside parallel loops, without its thread fork. */
 static inline void bf16_row(uint16_t *y, const float *x, int n, float scale) {
+    int i0 = 0;
+#if defined(__AVX512BF16__) && defined(__AVX512VL__)
+    /* the CPU's own round-to-nearest-even conversion, 16 at a time */
+    __m512 vs = _mm512_set1_ps(scale);
+    for (; i0 + 16 <= n; i0 += 16) {
+        __m256bh h = _mm512_cvtneps_pbh(
+            _mm512_mul_ps(_mm512_loadu_ps(x + i0), vs));
+        _mm256_storeu_si256((__m256i *)(y + i0), (__m256i)h);
+    }
+#endif
     #pragma omp simd
-    for (int i = 0; i < n; i++) {
+    for (int i = i0; i < n; i++) {
         float v = x[i] * scale;
         uint32_t u;
         memcpy(&u, &v, 4);

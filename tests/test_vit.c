@@ -210,21 +210,28 @@ static void test_kernels(void) {
     CHECK_NEAR(s[1], 0.75, 1e-7);
     uad_rng rng;
     uad_rng_seed(&rng, 6);
-    float x[3 * 37], y[3 * 37];
-    for (int i = 0; i < 3 * 37; i++) x[i] = 60.0f * uad_rng_uniform(&rng) - 30.0f;
-    nn_softmax_rows_forward(y, x, 3, 37, 0.7f);
-    /* relative error where p > 1e-3 (smaller ones inherit the f32
-     * rounding of arguments up to 42 in size: checked in absolute) */
+    /* widths through every code path: 16-lane, 8-lane and scalar
+     * parts (37 = 2x16 + 5, 29 = 16 + 8 + 5, 24 = 16 + 8, 5) */
+    static const int widths[4] = {37, 29, 24, 5};
     double worst = 0.0, worst_abs = 0.0;
-    for (int r = 0; r < 3; r++) {
-        double m = -1e30, z = 0.0;
-        for (int i = 0; i < 37; i++) m = fmax(m, x[r * 37 + i]);
-        for (int i = 0; i < 37; i++) z += exp(0.7 * (x[r * 37 + i] - m));
-        for (int i = 0; i < 37; i++) {
-            double e = exp(0.7 * (x[r * 37 + i] - m)) / z;
-            double d = fabs(e - y[r * 37 + i]);
-            worst_abs = fmax(worst_abs, d);
-            if (e > 1e-3) worst = fmax(worst, d / e);
+    for (int wi = 0; wi < 4; wi++) {
+        int n = widths[wi];
+        float x[3 * 37], y[3 * 37];
+        for (int i = 0; i < 3 * n; i++)
+            x[i] = 60.0f * uad_rng_uniform(&rng) - 30.0f;
+        nn_softmax_rows_forward(y, x, 3, n, 0.7f);
+        /* relative error where p > 1e-3 (smaller ones inherit the f32
+         * rounding of arguments up to 42 in size: checked in absolute) */
+        for (int r = 0; r < 3; r++) {
+            double m = -1e30, z = 0.0;
+            for (int i = 0; i < n; i++) m = fmax(m, x[r * n + i]);
+            for (int i = 0; i < n; i++) z += exp(0.7 * (x[r * n + i] - m));
+            for (int i = 0; i < n; i++) {
+                double e = exp(0.7 * (x[r * n + i] - m)) / z;
+                double d = fabs(e - y[r * n + i]);
+                worst_abs = fmax(worst_abs, d);
+                if (e > 1e-3) worst = fmax(worst, d / e);
+            }
         }
     }
     printf("softmax: max abs error %.3g, rel (p > 1e-3) %.3g\n", worst_abs,
