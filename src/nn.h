@@ -97,6 +97,14 @@ void nn_linear_packed_free(nn_linear_packed *p);
 void nn_linear_packed_forward(float *out, const float *inp,
                               nn_linear_packed *p, int T, nn_act act,
                               const float *scale, int accumulate);
+/* The same in bf16 precision with operands already in bf16: inp as bf16
+ * (T, C) when inp_bf16, out written as bf16 when out_bf16 (then without
+ * accumulate). Saves the f32 round trips between bf16 layers; needs
+ * nn_get_precision() == NN_BF16. */
+void nn_linear_packed_forward_bf(void *out, int out_bf16, const void *inp,
+                                 int inp_bf16, nn_linear_packed *p, int T,
+                                 nn_act act, const float *scale,
+                                 int accumulate);
 
 /* ---- convolution, stride 1, zero padding k/2, k odd (1 or 3) ---- */
 
@@ -228,6 +236,9 @@ void nn_softmax_rows_forward(float *out, const float *inp, int rows,
 size_t nn_mha_scratch_floats(int T, int C, int heads);
 void nn_mha_forward(float *out, float *scratch, const float *qkv, int T,
                     int C, int heads);
+/* The same with out rounded to bf16 (the input of a bf16 matmul). */
+void nn_mha_forward_bf16(uint16_t *out, float *scratch, const float *qkv,
+                         int T, int C, int heads);
 /* Rotary position embedding on the q and k parts of qkv(T, 3C), patch
  * tokens t >= prefix only: pairs (d, d + D/2) of each head rotate by
  * the angles whose cos and sin are cos_t, sin_t (T - prefix, D). */
@@ -248,6 +259,10 @@ int nn_resize_bicubic_forward(float *out, const float *inp, int NC, int H,
 void nn_layernorm_rows_forward(float *out, const float *inp,
                                const float *weight, const float *bias,
                                int T, int C, float eps);
+/* The same rounded to bf16 (the input of a bf16 matmul). */
+void nn_layernorm_rows_forward_bf16(uint16_t *out, const float *inp,
+                                    const float *weight, const float *bias,
+                                    int T, int C, float eps);
 /* out(T, Hd) = silu(x1) * x2, inp(T, 2Hd) = [x1 | x2] (SwiGLU FFN). */
 void nn_swiglu_forward(float *out, const float *inp, int T, int Hd);
 

@@ -252,8 +252,21 @@ static void heads_gather(void *dst, const float *qkv, int T, int C, int D,
         }
 }
 
+static void mha(void *out, int out_bf16, float *scratch, const float *qkv,
+                int T, int C, int heads);
+
 void nn_mha_forward(float *out, float *scratch, const float *qkv, int T,
                     int C, int heads) {
+    mha(out, 0, scratch, qkv, T, C, heads);
+}
+
+void nn_mha_forward_bf16(uint16_t *out, float *scratch, const float *qkv,
+                         int T, int C, int heads) {
+    mha(out, 1, scratch, qkv, T, C, heads);
+}
+
+static void mha(void *out, int out_bf16, float *scratch, const float *qkv,
+                int T, int C, int heads) {
     /* out(T, C); qkv(T, 3C) laid out [q | k | v], each (T, heads * D)
      * with head h in columns h*D .. h*D+D-1 (PyTorch's view(T, H, D));
      * scratch: nn_mha_scratch_floats(T, C, heads) floats. A group of g
@@ -290,9 +303,14 @@ void nn_mha_forward(float *out, float *scratch, const float *qkv, int T,
         nn_bmm_strided(o, p, v, g, T, T, D, ss, sq, sq, 1.0f);
         #pragma omp parallel for schedule(static) if (T > 64)
         for (int t = 0; t < T; t++)
-            for (int h = 0; h < g; h++)
-                memcpy(out + (size_t)t * C + (size_t)(h0 + h) * D,
-                       o + ((size_t)h * T + t) * D, sizeof(float) * D);
+            for (int h = 0; h < g; h++) {
+                size_t at = (size_t)t * C + (size_t)(h0 + h) * D;
+                const float *src = o + ((size_t)h * T + t) * D;
+                if (out_bf16)
+                    bf16_row((uint16_t *)out + at, src, D, 1.0f);
+                else
+                    memcpy((float *)out + at, src, sizeof(float) * D);
+            }
     }
 }
 
@@ -461,24 +479,55 @@ int nn_resize_bicubic_forward(float *out, const float *inp, int NC, int H,
 
 /* ---- rows ---- */
 
-void nn_layernorm_rows_forward(float *out, const float *inp,
-                               const float *weight, const float *bias,
-                               int T, int C, float eps) {
+/* Layer norm of rows t0..t1 of inp into f32 out or, when out_bf16,
+ * rounded to bf16. */
+static void layernorm_rows(void *out, int out_bf16, const float *inp,
+                           const float *weight, const float *bias, int T,
+                           int C, float eps) {
     /* out, inp (T, C); two-pass mean and variance per row, in parallel
      * over rows (nn_layernorm_forward keeps the statistics for the
-     * backward and runs on one thread). out may alias inp. */
+     * backward and runs on one thread). out may alias inp (f32). */
     #pragma omp parallel for schedule(static) if (T > 32)
     for (int t = 0; t < T; t++) {
         const float *x = inp + (size_t)t * C;
-        float *y = out + (size_t)t * C;
         float s = 0.0f, v = 0.0f;
+        #pragma omp simd reduction(+ : s)
         for (int i = 0; i < C; i++) s += x[i];
         float m = s / C;
+        #pragma omp simd reduction(+ : v)
         for (int i = 0; i < C; i++) v += (x[i] - m) * (x[i] - m);
         float r = 1.0f / sqrtf(v / C + eps);
-        for (int i = 0; i < C; i++)
-            y[i] = (x[i] - m) * r * weight[i] + bias[i];
+        if (out_bf16) {
+            /* in chunks through a stack row, then the CPU's conversion */
+            uint16_t *y = (uint16_t *)out + (size_t)t * C;
+            float buf[256];
+            for (int c0 = 0; c0 < C; c0 += 256) {
+                int n = C - c0 < 256 ? C - c0 : 256;
+                #pragma omp simd
+                for (int i = 0; i < n; i++)
+                    buf[i] = (x[c0 + i] - m) * r * weight[c0 + i] +
+                             bias[c0 + i];
+                bf16_row(y + c0, buf, n, 1.0f);
+            }
+        } else {
+            float *y = (float *)out + (size_t)t * C;
+            #pragma omp simd
+            for (int i = 0; i < C; i++)
+                y[i] = (x[i] - m) * r * weight[i] + bias[i];
+        }
     }
+}
+
+void nn_layernorm_rows_forward(float *out, const float *inp,
+                               const float *weight, const float *bias,
+                               int T, int C, float eps) {
+    layernorm_rows(out, 0, inp, weight, bias, T, C, eps);
+}
+
+void nn_layernorm_rows_forward_bf16(uint16_t *out, const float *inp,
+                                    const float *weight, const float *bias,
+                                    int T, int C, float eps) {
+    layernorm_rows(out, 1, inp, weight, bias, T, C, eps);
 }
 
 void nn_swiglu_forward(float *out, const float *inp, int T, int Hd) {

@@ -617,14 +617,14 @@ void nn_linear_packed_free(nn_linear_packed *p) {
 /* The matmul of T rows through p with its post-operations; its weights
  * layout is left "any" for oneDNN to choose, and kept in e->wmd. */
 static nn_entry *packed_entry(const nn_linear_packed *p, int T, nn_act act,
-                              int scale, int acc) {
+                              int scale, int acc, int out_bf16) {
     nn_key k;
     memset(&k, 0, sizeof k);
     k.op = OP_LINEAR_PACKED;
     k.prec = g_prec;
     k.acc = acc;
     k.d[0] = T, k.d[1] = p->C, k.d[2] = p->OC, k.d[3] = act;
-    k.d[4] = scale, k.d[5] = p->bias != NULL;
+    k.d[4] = scale, k.d[5] = p->bias != NULL, k.d[6] = out_bf16;
     nn_entry *e = cache_find(&k);
     if (e) return e;
 
@@ -636,7 +636,7 @@ static nn_entry *packed_entry(const nn_linear_packed *p, int T, nn_act act,
     dnnl_dims_t bd = {p->C, p->OC}, vd = {1, p->OC};
     DNNL_OK(dnnl_memory_desc_init_by_tag(&b_md, 2, bd, dt,
                                          dnnl_format_tag_any));
-    md_matrix(&c_md, T, p->OC, 0, dnnl_f32);
+    md_matrix(&c_md, T, p->OC, 0, out_bf16 ? dnnl_bf16 : dnnl_f32);
     DNNL_OK(dnnl_memory_desc_init_by_tag(&v_md, 2, vd, dnnl_f32, dnnl_ab));
     dnnl_matmul_desc_t desc;
     DNNL_OK(dnnl_matmul_desc_init(&desc, &a_md, &b_md,
@@ -700,11 +700,22 @@ static void packed_fill(nn_linear_packed *p, const dnnl_memory_desc_t *md) {
 void nn_linear_packed_forward(float *out, const float *inp,
                               nn_linear_packed *p, int T, nn_act act,
                               const float *scale, int accumulate) {
+    nn_linear_packed_forward_bf(out, 0, inp, 0, p, T, act, scale,
+                                accumulate);
+}
+
+void nn_linear_packed_forward_bf(void *out, int out_bf16, const void *inp,
+                                 int inp_bf16, nn_linear_packed *p, int T,
+                                 nn_act act, const float *scale,
+                                 int accumulate) {
     UAD_ASSERT(T > 0 && act >= NN_ACT_NONE && act <= NN_ACT_QUICK_GELU);
-    nn_entry *e = packed_entry(p, T, act, scale != NULL, accumulate ? 1 : 0);
+    UAD_ASSERT(!(inp_bf16 || out_bf16) || g_prec == NN_BF16);
+    UAD_ASSERT(!(out_bf16 && accumulate));
+    nn_entry *e = packed_entry(p, T, act, scale != NULL, accumulate ? 1 : 0,
+                               out_bf16 ? 1 : 0);
     packed_fill(p, &e->wmd);
     const void *src = inp;
-    if (g_prec == NN_BF16) {
+    if (g_prec == NN_BF16 && !inp_bf16) {
         size_t n = (size_t)T * p->C;
         uint16_t *h = nn_scratch(4, n * 2);
         nn_f32_to_bf16(h, inp, n);
