@@ -338,6 +338,34 @@ static void test_linear_packed(void) {
                     CHECK(rel_err(what, out, ref, (size_t)T * OC, 1e-3) < tol);
                 }
     }
+    /* bf16 operands given and taken as bf16 (the ViT's bf16 path): the
+     * input rounded by nn_f32_to_bf16, the bf16 output widened back */
+    if (nn_get_precision() == NN_BF16) {
+        int T = 131;
+        uint16_t *xh = malloc(sizeof *xh * (size_t)T * C);
+        uint16_t *oh = malloc(sizeof *oh * (size_t)T * OC);
+        nn_f32_to_bf16(xh, x, (size_t)T * C);
+        for (int act = 0; act < 3; act++) {
+            nn_linear_packed_forward_bf(oh, 1, xh, 1, p, T, (nn_act)act, s, 0);
+            for (size_t i = 0; i < (size_t)T * OC; i++) {
+                uint32_t u = (uint32_t)oh[i] << 16;
+                memcpy(&out[i], &u, 4);
+            }
+            naive_packed(ref, x, w, b, s, NULL, T, C, OC, (nn_act)act);
+            char what[64];
+            snprintf(what, sizeof what, "bf16 in/out T%d act%d", T, act);
+            CHECK(rel_err(what, out, ref, (size_t)T * OC, 1e-3) < 2e-2);
+            /* bf16 in, f32 out with the residual added */
+            memcpy(out, prev, sizeof(float) * (size_t)T * OC);
+            nn_linear_packed_forward_bf(out, 0, xh, 1, p, T, (nn_act)act, s,
+                                        1);
+            naive_packed(ref, x, w, b, s, prev, T, C, OC, (nn_act)act);
+            snprintf(what, sizeof what, "bf16 in, f32 acc T%d act%d", T, act);
+            CHECK(rel_err(what, out, ref, (size_t)T * OC, 1e-3) < 2e-2);
+        }
+        free(xh);
+        free(oh);
+    }
     nn_set_precision(NN_F32);
     nn_linear_packed_free(p);
     nn_linear_packed_free(q);

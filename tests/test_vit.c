@@ -192,11 +192,56 @@ static void check_mha(int T, int C, int heads, double tol) {
     printf("attention T %d C %d heads %d: max abs error %.3g (|ref| <= %.3g)\n",
            T, C, heads, e, sc);
     CHECK(e / sc < tol);
+    if (nn_get_precision() == NN_BF16) {
+        /* the bf16-output variant: exactly the f32 output rounded */
+        uint16_t *oh = malloc(sizeof *oh * (size_t)T * C);
+        uint16_t *rh = malloc(sizeof *rh * (size_t)T * C);
+        nn_mha_forward_bf16(oh, scr, qkv, T, C, heads);
+        nn_f32_to_bf16(rh, out, (size_t)T * C);
+        CHECK(memcmp(oh, rh, sizeof *oh * (size_t)T * C) == 0);
+        free(oh), free(rh);
+    }
     free(qkv), free(out), free(scr), free(ref), free(p);
+}
+
+/* Layer norm rows to bf16: exactly the f32 result rounded (C = 300
+ * crosses the 256-float chunk). */
+static void check_layernorm_bf16(void) {
+    enum { T = 5, C = 300 };
+    uad_rng rng;
+    uad_rng_seed(&rng, 17);
+    float *x = malloc(sizeof(float) * T * C), *y = malloc(sizeof(float) * T * C);
+    float w[C], b[C];
+    uint16_t *yh = malloc(sizeof *yh * T * C), *rh = malloc(sizeof *rh * T * C);
+    for (int i = 0; i < T * C; i++) x[i] = 6.0f * uad_rng_uniform(&rng) - 2.0f;
+    for (int i = 0; i < C; i++) {
+        w[i] = 0.5f + uad_rng_uniform(&rng);
+        b[i] = uad_rng_uniform(&rng) - 0.5f;
+    }
+    nn_layernorm_rows_forward(y, x, w, b, T, C, 1e-6f);
+    nn_layernorm_rows_forward_bf16(yh, x, w, b, T, C, 1e-6f);
+    nn_f32_to_bf16(rh, y, (size_t)T * C);
+    CHECK(memcmp(yh, rh, sizeof *yh * T * C) == 0);
+    /* and the f32 rows against double */
+    double worst = 0.0;
+    for (int t = 0; t < T; t++) {
+        double m = 0.0, v = 0.0;
+        for (int i = 0; i < C; i++) m += x[t * C + i];
+        m /= C;
+        for (int i = 0; i < C; i++) v += (x[t * C + i] - m) * (x[t * C + i] - m);
+        double r = 1.0 / sqrt(v / C + 1e-6);
+        for (int i = 0; i < C; i++)
+            worst = fmax(worst, fabs(y[t * C + i] -
+                                     ((x[t * C + i] - m) * r * w[i] + b[i])));
+    }
+    printf("layer norm rows: max abs error %.3g\n", worst);
+    CHECK(worst < 1e-5);
+    free(x), free(y), free(yh), free(rh);
 }
 
 
 static void test_kernels(void) {
+    check_layernorm_bf16();
     check_mha(7, 12, 3, 1e-5);
     check_mha(1200, 24, 12, 1e-5);
     if (nn_set_precision(NN_BF16) == 0) {
