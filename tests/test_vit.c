@@ -244,6 +244,11 @@ static void test_kernels(void) {
     check_layernorm_bf16();
     check_mha(7, 12, 3, 1e-5);
     check_mha(1200, 24, 12, 1e-5);
+    /* head widths that are multiples of 8 take the fused kernel on
+     * AVX-512 CPUs: query blocks of 32 and key blocks of 8 with tails */
+    check_mha(37, 128, 2, 1e-5);
+    check_mha(70, 48, 6, 1e-5);
+    check_mha(1025, 64, 1, 1e-5);
     if (nn_set_precision(NN_BF16) == 0) {
         check_mha(33, 32, 2, TOL_BF16);
         nn_set_precision(NN_F32);
