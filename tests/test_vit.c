@@ -249,6 +249,8 @@ static void test_kernels(void) {
     check_mha(37, 128, 2, 1e-5);
     check_mha(70, 48, 6, 1e-5);
     check_mha(1025, 64, 1, 1e-5);
+    check_mha(1, 16, 2, 1e-5); /* one token: softmax of a single score */
+    check_mha(3, 64, 8, 1e-5);
     if (nn_set_precision(NN_BF16) == 0) {
         check_mha(33, 32, 2, TOL_BF16);
         nn_set_precision(NN_F32);
