@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """PyTorch 1.13 on the same cases as bench/bench_nn.c, same output lines:
     case  precision  median_ms  GFLOP/s
-Run through bench/nn.sh (2 threads, OMP_WAIT_POLICY=PASSIVE, OpenBLAS
+Run through bench/nn.sh (2 threads, GOMP_SPINCOUNT=1000, OpenBLAS
 variables unset for this process). Usage: torch_nn.py [reps]"""
 import resource
 import sys

@@ -34,15 +34,17 @@ echo "# CPU has AVX-512 bf16); the physical limit of a forward is its matmul"
 echo "# GFLOP (printed below) divided by the peak"
 for s in 224 512; do
   echo "## ${s}x${s}"
-  # both sides wait passively: with OpenMP's default spinning, two
-  # threads on two cores shared with other work lose several-fold
+  # both sides spin 1000 turns before sleeping (the uniadc binary's
+  # setting): libgomp's default spinning loses several-fold on cores
+  # shared with other work, sleeping at once 10-25% on short loops
   for prec in f32 bf16; do
-    OMP_WAIT_POLICY=PASSIVE "$build/bench/bench_vit" "$tmp" "$s" "$reps" 2 \
+    GOMP_SPINCOUNT=1000 "$build/bench/bench_vit" "$tmp" "$s" "$reps" 2 \
         $prec | sed 's/^/ours\t/'
   done
-  # PyTorch at its best: 2 threads, passive OpenMP waiting, and the
+  # PyTorch at its best: 2 threads, OpenMP threads spinning 1000 turns
+  # before they sleep (faster for it than passive waiting), and the
   # environment's OpenBLAS overrides removed for this process only.
-  env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE OMP_WAIT_POLICY=PASSIVE \
+  env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE GOMP_SPINCOUNT=1000 \
       OMP_NUM_THREADS=2 OPENBLAS_NUM_THREADS=2 "$export_blas" \
       /usr/bin/python3 "$root/bench/torch_vit.py" run "$tmp" "$s" "$reps" |
     sed 's/^/torch\t/'
