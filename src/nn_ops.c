@@ -207,28 +207,56 @@ static inline void src_tap(int *i0, int *i1, float *l1, int o, int in,
     *l1 = s - (float)i;
 }
 
+/* Column taps of an in -> out resize, computed once per call (the same
+ * values src_tap gives per element). NULL when out of memory. */
+typedef struct {
+    int *i0, *i1;
+    float *l1;
+} col_taps;
+
+static int col_taps_init(col_taps *t, int out, int in, float scale) {
+    t->i0 = malloc(sizeof(int) * (size_t)out);
+    t->i1 = malloc(sizeof(int) * (size_t)out);
+    t->l1 = malloc(sizeof(float) * (size_t)out);
+    if (!t->i0 || !t->i1 || !t->l1) {
+        free(t->i0), free(t->i1), free(t->l1);
+        return -1;
+    }
+    for (int o = 0; o < out; o++)
+        src_tap(&t->i0[o], &t->i1[o], &t->l1[o], o, in, scale);
+    return 0;
+}
+
+static void col_taps_free(col_taps *t) {
+    free(t->i0), free(t->i1), free(t->l1);
+}
+
 void nn_resize_bilinear_forward(float *out, const float *inp, int NC,
                                 int H, int W, int OH, int OW) {
     /* out(NC, OH, OW), inp(NC, H, W) */
     UAD_ASSERT(NC > 0 && H > 0 && W > 0 && OH > 0 && OW > 0);
     float sh = (float)H / (float)OH, sw = (float)W / (float)OW;
+    col_taps ct;
+    UAD_ASSERT(col_taps_init(&ct, OW, W, sw) == 0);
     #pragma omp parallel for schedule(static)
     for (int p = 0; p < NC; p++) {
         const float *x = inp + (size_t)p * H * W;
         float *y = out + (size_t)p * OH * OW;
         for (int oh = 0; oh < OH; oh++) {
-            int h0, h1, w0, w1;
-            float lh, lw;
+            int h0, h1;
+            float lh;
             src_tap(&h0, &h1, &lh, oh, H, sh);
             const float *r0 = x + (size_t)h0 * W, *r1 = x + (size_t)h1 * W;
             for (int ow = 0; ow < OW; ow++) {
-                src_tap(&w0, &w1, &lw, ow, W, sw);
+                int w0 = ct.i0[ow], w1 = ct.i1[ow];
+                float lw = ct.l1[ow];
                 float top = (1 - lw) * r0[w0] + lw * r0[w1];
                 float bot = (1 - lw) * r1[w0] + lw * r1[w1];
                 y[(size_t)oh * OW + ow] = (1 - lh) * top + lh * bot;
             }
         }
     }
+    col_taps_free(&ct);
 }
 
 void nn_resize_bilinear_backward(float *dinp, const float *dout, int NC,
@@ -236,17 +264,20 @@ void nn_resize_bilinear_backward(float *dinp, const float *dout, int NC,
     /* dinp(NC, H, W) += the transpose of the forward's interpolation */
     UAD_ASSERT(NC > 0 && H > 0 && W > 0 && OH > 0 && OW > 0);
     float sh = (float)H / (float)OH, sw = (float)W / (float)OW;
+    col_taps ct;
+    UAD_ASSERT(col_taps_init(&ct, OW, W, sw) == 0);
     #pragma omp parallel for schedule(static)
     for (int p = 0; p < NC; p++) {
         float *dx = dinp + (size_t)p * H * W;
         const float *dy = dout + (size_t)p * OH * OW;
         for (int oh = 0; oh < OH; oh++) {
-            int h0, h1, w0, w1;
-            float lh, lw;
+            int h0, h1;
+            float lh;
             src_tap(&h0, &h1, &lh, oh, H, sh);
             float *r0 = dx + (size_t)h0 * W, *r1 = dx + (size_t)h1 * W;
             for (int ow = 0; ow < OW; ow++) {
-                src_tap(&w0, &w1, &lw, ow, W, sw);
+                int w0 = ct.i0[ow], w1 = ct.i1[ow];
+                float lw = ct.l1[ow];
                 float g = dy[(size_t)oh * OW + ow];
                 float g0 = (1 - lh) * g, g1 = lh * g;
                 r0[w0] += (1 - lw) * g0;
@@ -256,6 +287,7 @@ void nn_resize_bilinear_backward(float *dinp, const float *dout, int NC,
             }
         }
     }
+    col_taps_free(&ct);
 }
 
 /* ---- L2 normalisation over channels (F.normalize(x, dim=1)) ---- */
