@@ -9,6 +9,7 @@
 static const char *k_usage =
     "usage: uniadc features --backbone dinov2:DIR|dinov3:DIR|clip:DIR\n"
     "                       [--layers 3,6,9,12] [--no-norm] [--size S]\n"
+    "                       [--pooled]\n"
     "                       (IMAGE... | --pixel-values FILE)\n"
     "                       --out FILE.safetensors [--bf16] [--quiet]\n"
     "                       [--verbose]\n\n"
@@ -27,6 +28,10 @@ static const char *k_usage =
     "           named pixel_values (or the file's only tensor); H and W\n"
     "           need not match the native size (position embeddings are\n"
     "           resized as the reference does).\n"
+    "--pooled   also pooled (N, C): the CLS token after the final norm\n"
+    "           (pooler_output), and for CLIP image_embeds (N, P): its\n"
+    "           visual_projection (get_image_features); runs the network\n"
+    "           once more.\n"
     "--bf16     bf16 matmul inputs, f32 accumulation (AVX-512 CPUs).\n"
     "Writes features.<block> (N, C, H/p, W/p) F32 tensors in one file.\n";
 
@@ -88,10 +93,30 @@ static uad_status load_pixels(float **pix, int *N, int *H, int *W,
 }
 
 /* Run the backbone and write one tensor per layer, with metadata. */
+/* pooled (N, C) and, with a projection, image_embeds (N, P) into w. */
+static uad_status add_pooled(uad_st_writer *w, const uad_vit *v,
+                             const float *pix, int N, int H, int W) {
+    uad_vit_info in;
+    uad_vit_get_info(v, &in);
+    int P = in.proj_dim;
+    float *pool = malloc(sizeof(float) * (size_t)N * in.hidden);
+    float *emb = P ? malloc(sizeof(float) * (size_t)N * P) : NULL;
+    uad_status st = pool && (!P || emb) ? UAD_OK : UAD_ERR_NOMEM;
+    if (st == UAD_OK) st = uad_vit_pooled(v, pool, emb, pix, N, H, W);
+    int64_t sp[2] = {N, in.hidden}, se[2] = {N, P};
+    if (st == UAD_OK)
+        st = uad_st_writer_add(w, "pooled", UAD_DT_F32, 2, sp, pool);
+    if (st == UAD_OK && P)
+        st = uad_st_writer_add(w, "image_embeds", UAD_DT_F32, 2, se, emb);
+    free(pool);
+    free(emb);
+    return st;
+}
+
 static uad_status write_features(const uad_vit *v, const char *spec,
                                  const int *layers, int nl, int norm,
-                                 const float *pix, int N, int H, int W,
-                                 const char *out) {
+                                 int pooled, const float *pix, int N, int H,
+                                 int W, const char *out) {
     uad_vit_info in;
     uad_vit_get_info(v, &in);
     int gh = H / in.patch, gw = W / in.patch;
@@ -112,6 +137,7 @@ static uad_status write_features(const uad_vit *v, const char *spec,
                  i ? "," : "", layers[i]);
         st = uad_st_writer_add(w, name, UAD_DT_F32, 4, shape, maps[i]);
     }
+    if (st == UAD_OK && pooled) st = add_pooled(w, v, pix, N, H, W);
     if (st == UAD_OK) st = uad_st_writer_meta(w, "backbone", spec);
     if (st == UAD_OK) st = uad_st_writer_meta(w, "layers", list);
     if (st == UAD_OK) st = uad_st_writer_meta(w, "layer_norm", norm ? "1" : "0");
@@ -130,10 +156,11 @@ int cmd_features(int argc, char **argv) {
         {"pixel-values", required_argument, 0, 'p'},
         {"out", required_argument, 0, 'o'},
         {"bf16", no_argument, 0, 'F'},
+        {"pooled", no_argument, 0, 'P'},
         CLI_COMMON_OPTIONS, {0, 0, 0, 0}};
     cli_common com = {0, 1};
     const char *spec = NULL, *lay = NULL, *pv = NULL, *out = NULL;
-    int norm = 1, size = 0, bf16 = 0, opt;
+    int norm = 1, size = 0, bf16 = 0, pooled = 0, opt;
     while ((opt = cli_next_opt(argc, argv, opts, &com, "features", k_usage)) > 0) {
         switch (opt) {
         case 'b': spec = optarg; break;
@@ -142,6 +169,7 @@ int cmd_features(int argc, char **argv) {
         case 'p': pv = optarg; break;
         case 'o': out = optarg; break;
         case 'F': bf16 = 1; break;
+        case 'P': pooled = 1; break;
         case 's': {
             long v = cli_parse_long(optarg);
             if (v < 1 || v > 8192)
@@ -185,7 +213,8 @@ int cmd_features(int argc, char **argv) {
     if (st == UAD_OK)
         st = load_pixels(&pix, &N, &H, &W, v, pv, argv + optind, n_img, size);
     if (st == UAD_OK)
-        st = write_features(v, spec, layers, nl, norm, pix, N, H, W, out);
+        st = write_features(v, spec, layers, nl, norm, pooled, pix, N, H, W,
+                            out);
     free(pix);
     uad_vit_free(v);
     if (st != UAD_OK && N < 0) return (int)st;

@@ -1193,6 +1193,13 @@ void uad_vit_get_info(const uad_vit *v, uad_vit_info *info);
 uad_status uad_vit_features(const uad_vit *v, float *const *out,
                             const int *layers, int n_layers, int layer_norm,
                             const float *pixels, int N, int H, int W);
+/* One vector per image: pooled (N, C) = the first (CLS) token after the
+ * final norm, Hugging Face's pooler_output; embeds (N, proj_dim) = CLIP's
+ * visual_projection of it (CLIPModel.get_image_features). Either may be
+ * NULL; embeds on a checkpoint without visual_projection is
+ * UAD_ERR_USAGE. pixels as for uad_vit_features. */
+uad_status uad_vit_pooled(const uad_vit *v, float *pooled, float *embeds,
+                          const float *pixels, int N, int H, int W);
 /* Preprocessing of one RGB or gray image. size 0: the official recipe
  * into out(3, crop, crop) (see uad_vit_info); size > 0: resize to
  * size x size (no crop) into out(3, size, size), then the same

@@ -293,6 +293,36 @@ uad_status uad_vit_features(const uad_vit *v, float *const *out,
     return st;
 }
 
+uad_status uad_vit_pooled(const uad_vit *v, float *pooled, float *embeds,
+                          const float *pixels, int N, int H, int W) {
+    int C = v->info.hidden, p = v->info.patch, Pd = v->info.proj_dim;
+    if (N < 1) return uad_fail(UAD_ERR_USAGE, "pooled: %d images", N);
+    if (embeds && !v->proj)
+        return uad_fail(UAD_ERR_USAGE, "image embeddings need CLIP's "
+                        "visual_projection, which this checkpoint lacks");
+    if (H < p || W < p)
+        return uad_fail(UAD_ERR_USAGE, "pooled: image %dx%d is smaller "
+                        "than one %dx%d patch", W, H, p, p);
+    int T = vit_prefix(v) + (H / p) * (W / p);
+    float *last = uad_malloc(sizeof(float) * (size_t)T * C);
+    if (!last) return UAD_ERR_NOMEM;
+    uad_status st = UAD_OK;
+    for (int n = 0; st == UAD_OK && n < N; n++) {
+        st = vit_forward(v, NULL, last, pixels + (size_t)n * 3 * H * W, H, W);
+        if (st != UAD_OK) break;
+        /* row 0 of the final-normed tokens: the CLS token */
+        if (pooled) memcpy(pooled + (size_t)n * C, last, sizeof(float) * C);
+        for (int j = 0; embeds && j < Pd; j++) {
+            const float *wr = v->proj + (size_t)j * C;
+            double acc = 0.0;
+            for (int c = 0; c < C; c++) acc += (double)wr[c] * last[c];
+            embeds[(size_t)n * Pd + j] = (float)acc;
+        }
+    }
+    free(last);
+    return st;
+}
+
 void uad_vit_get_info(const uad_vit *v, uad_vit_info *info) {
     *info = v->info;
 }

@@ -138,6 +138,48 @@ static void parity_ref(const char *name, const char *refname,
                        all_h[((size_t)layers[0] * N + n) * TC +
                              (size_t)(P + t) * C + c];
     CHECK(bad == 0);
+
+    /* pooled: the CLS row of the final-normed tokens; for CLIP also
+     * image_embeds, its visual_projection computed here in double from
+     * the checkpoint's weight and the reference tokens */
+    float *pool = malloc(sizeof(float) * N * C);
+    r = ref_get(ref, "last", NULL, NULL);
+    CHECK(uad_vit_pooled(v, pool, NULL, pix, N, H, W) == UAD_OK);
+    float *cls = malloc(sizeof(float) * N * C);
+    for (int n = 0; r && n < N; n++)
+        memcpy(cls + (size_t)n * C, r + n * TC, sizeof(float) * C);
+    if (r) compare("pooled (CLS, final norm)", pool, cls, (size_t)N * C, g_tol);
+    if (in.proj_dim > 0) {
+        int Pd = in.proj_dim;
+        uad_safetensors *mf = NULL;
+        snprintf(path, sizeof path, "%s/model.safetensors", dir);
+        CHECK(uad_st_open(&mf, path) == UAD_OK);
+        const uad_st_tensor *wt = mf ? uad_st_find(mf, "visual_projection.weight")
+                                     : NULL;
+        CHECK(wt && wt->ndim == 2 && wt->shape[0] == Pd && wt->shape[1] == C);
+        float *wp = malloc(sizeof(float) * Pd * C);
+        float *emb = malloc(sizeof(float) * N * Pd);
+        float *want = malloc(sizeof(float) * N * Pd);
+        if (wt && uad_st_to_f32(wt, wp) == UAD_OK && r) {
+            for (int n = 0; n < N; n++)
+                for (int j = 0; j < Pd; j++) {
+                    double a = 0.0;
+                    for (int c = 0; c < C; c++)
+                        a += (double)wp[(size_t)j * C + c] * cls[(size_t)n * C + c];
+                    want[(size_t)n * Pd + j] = (float)a;
+                }
+            CHECK(uad_vit_pooled(v, NULL, emb, pix, N, H, W) == UAD_OK);
+            compare("image_embeds (visual_projection)", emb, want,
+                    (size_t)N * Pd, g_tol);
+        }
+        free(wp), free(emb), free(want);
+        uad_st_free(mf);
+    } else {
+        float e1[1];
+        CHECK(uad_vit_pooled(v, NULL, e1, pix, N, H, W) == UAD_ERR_USAGE);
+        CHECK_STR_CONTAINS(uad_last_error(), "visual_projection");
+    }
+    free(pool), free(cls), free(r);
     for (int j = 0; j < nl; j++) free(maps[j]);
     free(lay);
     free(hid);
@@ -508,6 +550,33 @@ static void test_cli(void) {
         if (a && b) compare("cli features.3", a, b, 2 * 48 * 9 * 7, TOL_REL);
         free(a);
         free(b);
+    }
+    uad_st_free(got);
+    uad_st_free(ref);
+
+    /* --pooled on CLIP: pooled = the reference's final-normed CLS rows,
+     * image_embeds of the projection width, next to the maps */
+    snprintf(args, sizeof args, "--backbone clip:" DATA "clip "
+             "--pixel-values " DATA "clip/ref.safetensors --pooled --out %s",
+             out);
+    CHECK(run_cli(cli, args) == 0);
+    CHECK(uad_st_open(&got, out) == UAD_OK);
+    CHECK(uad_st_open(&ref, DATA "clip/ref.safetensors") == UAD_OK);
+    if (got && ref) {
+        int64_t sp[4] = {0}, se[4] = {0}, sl[4] = {0};
+        float *pool = ref_get(got, "pooled", sp, NULL);
+        float *emb = ref_get(got, "image_embeds", se, NULL);
+        float *last = ref_get(ref, "last", sl, NULL);
+        CHECK(pool && sp[0] == sl[0] && sp[1] == sl[2]);
+        CHECK(emb && se[0] == sl[0] && se[1] > 0);
+        if (pool && last && sp[0] == sl[0] && sp[1] == sl[2]) {
+            float cls[2 * 64];
+            for (int n = 0; n < 2 && sl[2] <= 64; n++)
+                memcpy(cls + n * sl[2], last + n * sl[1] * sl[2],
+                       sizeof(float) * sl[2]);
+            compare("cli pooled", pool, cls, (size_t)(2 * sl[2]), TOL_REL);
+        }
+        free(pool), free(emb), free(last);
     }
     uad_st_free(got);
     uad_st_free(ref);
