@@ -45,9 +45,9 @@ static void print_main_usage(FILE *fp) {
  * (300000 turns) burns the cores other work needs, and on a shared
  * 2-core machine training steps ran 2-4 times slower with it; sleeping at
  * once (OMP_WAIT_POLICY=PASSIVE) pays a wake-up for every one of the
- * many short parallel loops. 1000 turns kept the speed of passive waiting
- * when two runs shared the two cores and was 10-25% faster alone
- * (training step, ViT forward). libgomp reads its settings before
+ * many short parallel loops. 1000 turns was 1-12% faster alone
+ * (training step, ViT forward) and 3.5% slower with two runs on the two
+ * cores (bench/results/omp_wait.txt). libgomp reads its settings before
  * main(), so the binary restarts itself once with GOMP_SPINCOUNT set,
  * unless the user set it or a wait policy. If the restart fails, it
  * carries on as it is. */
