@@ -135,14 +135,21 @@ def encode(text, vocab, ranks):
     return ids, used
 
 
-def category_embedding(name, descriptions, w, vocab, ranks):
-    acc = torch.zeros(PROJ, dtype=torch.float64)
+def prompt_ensemble(name, descriptions, embed):
+    """Every template filled with the name (underscores as spaces) and each
+    description, embed(text) L2-normalised, the mean L2-normalised."""
+    acc = 0
     for src in [name.replace("_", " ")] + descriptions:
         for t in TEMPLATES:
-            ids, _ = encode(t % src, vocab, ranks)
-            e = forward(ids, w)[2].double()
-            acc += e / e.norm()
+            e = embed(t % src).double()
+            acc = acc + e / e.norm()
     return (acc / acc.norm()).float()
+
+
+def category_embedding(name, descriptions, w, vocab, ranks):
+    return prompt_ensemble(name, descriptions,
+                           lambda text: forward(encode(text, vocab, ranks)[0],
+                                                w)[2])
 
 
 def save_safetensors(path, tensors, order):

@@ -42,7 +42,7 @@ import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import make_clip_tok_refs as tok  # noqa: E402
-from make_clip_text_refs import TEMPLATES, save_safetensors  # noqa: E402
+from make_clip_text_refs import prompt_ensemble, save_safetensors  # noqa: E402
 
 CFG = dict(dim=48, num_heads=4, num_layers=2, ffn_ratio=3.5,
            context_length=77, is_causal=True)
@@ -148,13 +148,10 @@ def forward(ids, w):
 
 
 def category_embedding(name, descriptions, w, vocab, ranks):
-    acc = torch.zeros(EMBED, dtype=torch.float64)
-    for src in [name.replace("_", " ")] + descriptions:
-        for t in TEMPLATES:
-            ids, _ = model_input(openai_ids(t % src, vocab, ranks), vocab)
-            e = forward(ids, w)[1].double()
-            acc += e / e.norm()
-    return (acc / acc.norm()).float()
+    return prompt_ensemble(
+        name, descriptions,
+        lambda text: forward(model_input(openai_ids(text, vocab, ranks),
+                                         vocab)[0], w)[1])
 
 
 def main():

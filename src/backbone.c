@@ -66,28 +66,13 @@ static void halve(float *out, const float *in, int h, int w) {
 }
 
 /* out = in (*) k, k is (2r+1)^2, borders clamped. The input is copied
- * once into a border-padded plane so that the inner loop runs over a row
+ * once into a border-padded plane (pad) so that the inner loop runs over a row
  * without clamping, across pixels (vectorised); each pixel still sums
  * its taps in the same order, so the result is the same to the bit. */
 static void filter2d(float *out, const float *in, const float *k, int r,
-                     int h, int w) {
+                     int h, int w, float *pad) {
+    /* pad holds (h + 2r) x (w + 2r) floats */
     int kw = 2 * r + 1, pw = w + 2 * r, ph = h + 2 * r;
-    float *pad = malloc(sizeof(float) * (size_t)pw * (size_t)ph);
-    if (!pad) { /* out of memory: the same sums, clamping every tap */
-        for (int y = 0; y < h; y++)
-            for (int x = 0; x < w; x++) {
-                float acc = 0.0f;
-                for (int dy = -r; dy <= r; dy++) {
-                    int yy = y + dy < 0 ? 0 : y + dy >= h ? h - 1 : y + dy;
-                    for (int dx = -r; dx <= r; dx++) {
-                        int xx = x + dx < 0 ? 0 : x + dx >= w ? w - 1 : x + dx;
-                        acc += k[(dy + r) * kw + dx + r] * in[(size_t)yy * w + xx];
-                    }
-                }
-                out[(size_t)y * w + x] = acc;
-            }
-        return;
-    }
     for (int y = 0; y < ph; y++) {
         int yy = y - r < 0 ? 0 : y - r >= h ? h - 1 : y - r;
         const float *src = in + (size_t)yy * w;
@@ -107,7 +92,6 @@ static void filter2d(float *out, const float *in, const float *k, int r,
             }
         }
     }
-    free(pad);
 }
 
 /* Separable box mean of radius r, borders clamped. tmp has h * w. */
@@ -171,6 +155,7 @@ static void level_features(float *out, const float *gray,
     float re[4][GABOR_K * GABOR_K], im[4][GABOR_K * GABOR_K];
     size_t n = (size_t)w * w, g = n / 4;
     float *a = work, *b = work + n, *t = work + 2 * n, *f = work + 3 * n;
+    float *pad = work + 4 * n; /* (w + 2 GABOR_R)^2 for filter2d */
     gabor_kernels(re, im);
 
     /* f is one full-resolution feature plane; each is pooled 2x2 */
@@ -180,14 +165,14 @@ static void level_features(float *out, const float *gray,
     for (size_t i = 0; i < n; i++) f[i] = gray[i] - a[i];
     halve(out + 1 * g, f, w, w);
     for (int o = 0; o < 4; o++) {
-        filter2d(a, gray, re[o], GABOR_R, w, w);
-        filter2d(b, gray, im[o], GABOR_R, w, w);
+        filter2d(a, gray, re[o], GABOR_R, w, w, pad);
+        filter2d(b, gray, im[o], GABOR_R, w, w, pad);
         for (size_t i = 0; i < n; i++)
             f[i] = sqrtf(a[i] * a[i] + b[i] * b[i]);
         halve(out + (size_t)(2 + o) * g, f, w, w);
     }
-    filter2d(a, gray, sob_x, 1, w, w);
-    filter2d(b, gray, sob_y, 1, w, w);
+    filter2d(a, gray, sob_x, 1, w, w, pad);
+    filter2d(b, gray, sob_y, 1, w, w, pad);
     for (size_t i = 0; i < n; i++) f[i] = 0.25f * sqrtf(a[i] * a[i] + b[i] * b[i]);
     halve(out + 6 * g, f, w, w);
     box_mean(a, t, gray, 4, w, w);
@@ -226,8 +211,11 @@ static void fixed_one(float *const *outs, const float *img, int S, float *buf) {
 void uad_backbone_fixed(uad_acts *a, const uad_model *m, int n) {
     int S = m->size;
     size_t plane = (size_t)S * S;
+    /* fixed_one's planes, then level_features' work at side S / 2: four
+     * planes and filter2d's padded copy */
+    size_t pw = (size_t)S / 2 + 2 * GABOR_R;
     float *buf = malloc(sizeof(float) * (3 * plane + plane / 4 + plane / 2 +
-                                         4 * plane / 4));
+                                         4 * plane / 4 + pw * pw));
     UAD_ASSERT(buf);
     for (int i = 0; i < n; i++) {
         float *outs[UAD_LEVELS];

@@ -313,6 +313,22 @@ void uad_clip_text_free(uad_clip_text *m) {
     free(m);
 }
 
+/* The last step of both loaders: the tokenizer's ids must have token
+ * embeddings; m goes to *out, or is freed on any failure (st). */
+static uad_status load_finish(uad_clip_text **out, uad_clip_text *m,
+                              uad_status st, const char *dir) {
+    if (st == UAD_OK && uad_clip_vocab_size(m->tok) > m->vocab)
+        st = uad_fail(UAD_ERR_DATA, "%s: the tokenizer has ids up to %d "
+                      "but the model only %d token embeddings", dir,
+                      uad_clip_vocab_size(m->tok) - 1, m->vocab);
+    if (st != UAD_OK) {
+        uad_clip_text_free(m);
+        return st;
+    }
+    *out = m;
+    return UAD_OK;
+}
+
 uad_status uad_clip_text_load(uad_clip_text **out, const char *dir) {
     *out = NULL;
     uad_clip_text *m = uad_calloc(1, sizeof *m);
@@ -322,18 +338,9 @@ uad_status uad_clip_text_load(uad_clip_text **out, const char *dir) {
     uad_status st = cfg && wts ? clip_config(m, cfg) : UAD_ERR_NOMEM;
     if (st == UAD_OK) st = clip_weights(m, wts);
     if (st == UAD_OK) st = uad_clip_tokenizer_load(&m->tok, dir);
-    if (st == UAD_OK && uad_clip_vocab_size(m->tok) > m->vocab)
-        st = uad_fail(UAD_ERR_DATA, "%s: the tokenizer has ids up to %d "
-                      "but the model only %d token embeddings", dir,
-                      uad_clip_vocab_size(m->tok) - 1, m->vocab);
     free(cfg);
     free(wts);
-    if (st != UAD_OK) {
-        uad_clip_text_free(m);
-        return st;
-    }
-    *out = m;
-    return UAD_OK;
+    return load_finish(out, m, st, dir);
 }
 
 /* ---- dino.txt ------------------------------------------------------ */
@@ -415,20 +422,11 @@ uad_status uad_dinotxt_text_load(uad_clip_text **out, const char *dir) {
                                                                       : txt;
         st = uad_clip_tokenizer_load_bpe(&m->tok, bpe);
     }
-    if (st == UAD_OK && uad_clip_vocab_size(m->tok) > m->vocab)
-        st = uad_fail(UAD_ERR_DATA, "%s: the tokenizer has ids up to %d "
-                      "but the model only %d token embeddings", dir,
-                      uad_clip_vocab_size(m->tok) - 1, m->vocab);
     free(cfg);
     free(wts);
     free(gz);
     free(txt);
-    if (st != UAD_OK) {
-        uad_clip_text_free(m);
-        return st;
-    }
-    *out = m;
-    return UAD_OK;
+    return load_finish(out, m, st, dir);
 }
 
 uad_status uad_text_parse_spec(int *kind, const char **dir,

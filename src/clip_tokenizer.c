@@ -141,16 +141,20 @@ struct uad_clip_tokenizer {
     int split_cjk;         /* Hugging Face's CJK spacing (step 3)      */
     char bytesym[256][3];  /* UTF-8 of bytes_to_unicode()[b]           */
     uint8_t bytesym_len[256];
+    uint8_t byte_rank[256]; /* b's place in openai's symbol order       */
 };
 
 /* The reference's reversible byte -> code point map: printable Latin-1
  * bytes map to themselves, the other 68 to 256, 257, ... in byte order,
  * so that no symbol holds whitespace or a control character. */
 static void clip_bytes_to_unicode(uad_clip_tokenizer *t) {
-    int next = 256;
+    /* openai's vocabulary lists the 188 kept bytes first, then the
+     * remapped ones, each in byte order: byte_rank */
+    int next = 256, kept = 0;
     for (int b = 0; b < 256; b++) {
         int keep = (b >= '!' && b <= '~') || (b >= 0xA1 && b <= 0xAC) ||
                    (b >= 0xAE && b <= 0xFF);
+        t->byte_rank[b] = (uint8_t)(keep ? kept++ : 188 + next - 256);
         int cp = keep ? b : next++;
         utf8proc_uint8_t buf[4];
         utf8proc_ssize_t n = utf8proc_encode_char(cp, buf);
@@ -343,21 +347,17 @@ static uad_status read_gz(const char *path, char **out, size_t *len) {
             cap *= 2;
         }
         int got = gzread(f, buf + n, (unsigned)(cap - n));
-        if (got < 0) {
+        if (got <= 0) {
+            /* the end, or an error: a cut stream ends like a whole one,
+             * so gzerror tells which */
             int err;
             const char *msg = gzerror(f, &err);
-            st = uad_fail(UAD_ERR_FORMAT, "%s: not a readable gzip file "
-                          "(%s)", path, msg);
-        } else if (got == 0) {
-            /* a cut stream ends like a whole one; gzerror tells */
-            int err;
-            const char *msg = gzerror(f, &err);
-            if (err != Z_OK)
+            if (got < 0 || err != Z_OK)
                 st = uad_fail(UAD_ERR_FORMAT, "%s: not a readable gzip "
                               "file (%s)", path, msg);
             break;
         }
-        n += (size_t)(got > 0 ? got : 0);
+        n += (size_t)got;
     }
     gzclose(f);
     if (st == UAD_OK && memchr(buf, 0, n))
@@ -388,25 +388,19 @@ uad_status uad_clip_tokenizer_load_bpe(uad_clip_tokenizer **out,
     /* openai/CLIP's vocabulary: the 256 byte symbols (printable bytes
      * first, then the remapped ones, in byte order), the same with
      * "</w>", the merges (added above), then the two special tokens. */
-    int32_t id = 0;
-    for (int w = 0; st == UAD_OK && w < 2; w++)
-        for (int pass = 0; pass < 2; pass++)
-            for (int b = 0; st == UAD_OK && b < 256; b++) {
-                int keep = (b >= '!' && b <= '~') || (b >= 0xA1 && b <= 0xAC) ||
-                           (b >= 0xAE && b <= 0xFF);
-                if (keep != (pass == 0)) continue;
-                char sym[8];
-                size_t k = t->bytesym_len[b];
-                memcpy(sym, t->bytesym[b], k);
-                if (w) memcpy(sym + k, "</w>", 4), k += 4;
-                int dup;
-                /* a merge spelling a byte symbol would win as in the
-                 * reference's dict; the byte keeps its id otherwise */
-                if (strmap_get(&t->vocab, sym, k) < 0)
-                    st = strmap_put(&t->vocab, sym, k, id, &dup);
-                id++;
-            }
     int dup;
+    for (int w = 0; st == UAD_OK && w < 2; w++)
+        for (int b = 0; st == UAD_OK && b < 256; b++) {
+            char sym[8];
+            size_t k = t->bytesym_len[b];
+            memcpy(sym, t->bytesym[b], k);
+            if (w) memcpy(sym + k, "</w>", 4), k += 4;
+            /* a merge spelling a byte symbol would win as in the
+             * reference's dict; the byte keeps its id otherwise */
+            if (strmap_get(&t->vocab, sym, k) < 0)
+                st = strmap_put(&t->vocab, sym, k, 256 * w + t->byte_rank[b],
+                                &dup);
+        }
     if (st == UAD_OK)
         st = strmap_put(&t->vocab, CLIP_SOT, strlen(CLIP_SOT), 512 + nm, &dup);
     if (st == UAD_OK)

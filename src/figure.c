@@ -54,6 +54,26 @@ uad_status fig_heatmap(uad_image *out, const uad_image *base,
     return UAD_OK;
 }
 
+uad_status fig_heatmap_stretched(uad_image *out, const uad_image *base,
+                                 const float *map, float alpha, float *lo,
+                                 float *hi) {
+    size_t np = (size_t)base->w * base->h;
+    float l = map[0], h = map[0];
+    for (size_t k = 1; k < np; k++) {
+        l = map[k] < l ? map[k] : l;
+        h = map[k] > h ? map[k] : h;
+    }
+    float *v = uad_malloc(np * sizeof *v);
+    if (!v) return UAD_ERR_NOMEM;
+    for (size_t k = 0; k < np; k++)
+        v[k] = h > l ? (map[k] - l) / (h - l) : 0.0f;
+    uad_status st = fig_heatmap(out, base, v, alpha);
+    free(v);
+    *lo = l;
+    *hi = h;
+    return st;
+}
+
 uad_status fig_classmap(uad_image *out, const uad_image *base,
                         const uint8_t *ids) {
     uad_status st = uad_image_alloc(out, base->w, base->h, 3);

@@ -14,6 +14,12 @@ void fig_class_color(uint8_t rgb[3], int id);
  * `alpha` is the heat map's weight. base must be w x h. */
 uad_status fig_heatmap(uad_image *out, const uad_image *base,
                        const float *map, float alpha);
+/* fig_heatmap of the map stretched to its own range [*lo, *hi] (both
+ * returned; a flat map shows as 0). Anomaly maps of the built-in model
+ * span little around 0.5 and look flat on a fixed scale. */
+uad_status fig_heatmap_stretched(uad_image *out, const uad_image *base,
+                                 const float *map, float alpha, float *lo,
+                                 float *hi);
 /* RGB image of `base` with each pixel of class id > 0 tinted its class
  * colour (ids: w x h bytes). */
 uad_status fig_classmap(uad_image *out, const uad_image *base,

@@ -14,23 +14,12 @@ uad_status uad_predict_write_view(const char *path, const uad_model *m,
     if (!img || img->w != pr->w || img->h != pr->h)
         return uad_fail(UAD_ERR_DATA, "%s: prediction and image sizes "
                         "differ", path);
-    /* S_d stretched to this image's own range (the built-in model's
-     * maps span little around 0.5, flat on a fixed scale); the colour
-     * bar gives the range and marks tau. */
-    size_t np = (size_t)pr->w * pr->h;
-    float lo = pr->det[0], hi = pr->det[0];
-    for (size_t k = 1; k < np; k++) {
-        lo = pr->det[k] < lo ? pr->det[k] : lo;
-        hi = pr->det[k] > hi ? pr->det[k] : hi;
-    }
-    float *v = uad_malloc(np * sizeof *v);
-    if (!v) return UAD_ERR_NOMEM;
-    for (size_t k = 0; k < np; k++)
-        v[k] = hi > lo ? (pr->det[k] - lo) / (hi - lo) : 0.0f;
+    /* S_d stretched to this image's own range; the colour bar gives the
+     * range and marks tau */
+    float lo, hi;
     uad_image heat, cls;
     memset(&cls, 0, sizeof cls);
-    uad_status st = fig_heatmap(&heat, img, v, 0.5f);
-    free(v);
+    uad_status st = fig_heatmap_stretched(&heat, img, pr->det, 0.5f, &lo, &hi);
     if (st) return st;
     if ((st = fig_classmap(&cls, img, pr->cls))) {
         uad_image_free(&heat);

@@ -333,19 +333,10 @@ static uad_status image_row(uad_image *tiles, const uad_sample *s,
         if (preds[j]->w[i] != tiles[0].w || preds[j]->h[i] != tiles[0].h)
             return uad_fail(UAD_ERR_INTERNAL, "%s: map size differs",
                             s->rel_path);
-        /* Shown stretched to the map's own range: S_d of the built-in
-         * model spans little around 0.5, so a fixed scale looks flat. */
-        float *d = preds[j]->det[i], lo = d[0], hi = d[0];
-        for (size_t k = 1; k < np; k++) {
-            lo = d[k] < lo ? d[k] : lo;
-            hi = d[k] > hi ? d[k] : hi;
-        }
-        float *v = uad_malloc(np * sizeof *v);
-        if (!v) return UAD_ERR_NOMEM;
-        for (size_t k = 0; k < np; k++)
-            v[k] = hi > lo ? (d[k] - lo) / (hi - lo) : 0;
-        st = fig_heatmap(&tiles[2 + 2 * j], &tiles[0], v, 0.5f);
-        free(v);
+        /* shown stretched to the map's own range */
+        float lo, hi;
+        st = fig_heatmap_stretched(&tiles[2 + 2 * j], &tiles[0],
+                                   preds[j]->det[i], 0.5f, &lo, &hi);
         if (st == UAD_OK)
             st = fig_classmap(&tiles[3 + 2 * j], &tiles[0], preds[j]->cls[i]);
     }

@@ -137,84 +137,59 @@ static uad_status vit_embed(vit_work *w, const uad_vit *v, const float *img,
     return UAD_OK;
 }
 
-/* One pre-norm block (HF Dinov2Layer / CLIPEncoderLayer):
- * x += ls1 * proj(attn(norm1(x))); x += ls2 * mlp(norm2(x)). */
-/* The same block in bf16 precision with the activations that feed a
- * matmul kept in bf16 (layer norms, attention output, GELU MLP hidden):
- * no f32 copies written, read back and rounded. The residual stream x
- * and qkv (RoPE, softmax) stay f32. */
-static void vit_block_forward_bf16(vit_work *w, const uad_vit *v,
-                                   const vit_block *b, int T) {
-    int C = v->info.hidden, M = v->info.mlp_hidden;
-    uint16_t *xn = (uint16_t *)w->xn, *att = (uint16_t *)w->att;
+/* norm(x) into xn: f32, or rounded to bf16 when bf (a matmul input). */
+static void block_norm(void *xn, int bf, const float *x, const float *w,
+                       const float *b, int T, int C, float eps) {
+    if (bf)
+        nn_layernorm_rows_forward_bf16(xn, x, w, b, T, C, eps);
+    else
+        nn_layernorm_rows_forward(xn, x, w, b, T, C, eps);
+}
 
-    nn_layernorm_rows_forward_bf16(xn, w->x, b->norm1_w, b->norm1_b, T, C,
-                                   v->eps);
-    nn_linear_packed_forward_bf(w->qkv, 0, xn, 1, b->qkv, T, NN_ACT_NONE,
+/* One pre-norm block (HF Dinov2Layer / CLIPEncoderLayer):
+ * x += ls1 * proj(attn(norm1(x))); x += ls2 * mlp(norm2(x)).
+ * In bf16 precision the activations that feed a matmul (the norms, the
+ * attention output, the GELU MLP hidden) are written in bf16 straight
+ * away, with no f32 copy written, read back and rounded; the residual
+ * stream x and qkv (RoPE, softmax) stay f32. */
+static void vit_block_forward(vit_work *w, const uad_vit *v,
+                              const vit_block *b, int T) {
+    int C = v->info.hidden, M = v->info.mlp_hidden;
+    int bf = nn_get_precision() == NN_BF16;
+
+    block_norm(w->xn, bf, w->x, b->norm1_w, b->norm1_b, T, C, v->eps);
+    /* attention.attention.{query,key,value} fused: qkv(T, 3C) */
+    nn_linear_packed_forward_bf(w->qkv, 0, w->xn, bf, b->qkv, T, NN_ACT_NONE,
                                 NULL, 0);
     if (v->rope)
         nn_rope_forward(w->qkv, w->cos, w->sin, T, C, v->info.heads,
                         vit_prefix(v));
-    nn_mha_forward_bf16(att, w->mha, w->qkv, T, C, v->info.heads);
-    nn_linear_packed_forward_bf(w->x, 0, att, 1, b->proj, T, NN_ACT_NONE,
+    if (bf)
+        nn_mha_forward_bf16((uint16_t *)w->att, w->mha, w->qkv, T, C,
+                            v->info.heads);
+    else
+        nn_mha_forward(w->att, w->mha, w->qkv, T, C, v->info.heads);
+    /* attention.output.dense / self_attn.out_proj, times the layer scale,
+     * added to the residual stream in the same matmul */
+    nn_linear_packed_forward_bf(w->x, 0, w->att, bf, b->proj, T, NN_ACT_NONE,
                                 b->ls1, 1);
 
-    nn_layernorm_rows_forward_bf16(xn, w->x, b->norm2_w, b->norm2_b, T, C,
-                                   v->eps);
+    block_norm(w->xn, bf, w->x, b->norm2_w, b->norm2_b, T, C, v->eps);
     if (v->act == VIT_SWIGLU) {
-        nn_linear_packed_forward_bf(w->mlp, 0, xn, 1, b->fc1, T,
+        nn_linear_packed_forward_bf(w->mlp, 0, w->xn, bf, b->fc1, T,
                                     NN_ACT_NONE, NULL, 0);
         nn_swiglu_forward(w->mlp2, w->mlp, T, M);
         nn_linear_packed_forward_bf(w->x, 0, w->mlp2, 0, b->fc2, T,
                                     NN_ACT_NONE, b->ls2, 1);
     } else {
-        uint16_t *h = (uint16_t *)w->mlp;
-        nn_linear_packed_forward_bf(h, 1, xn, 1, b->fc1, T,
+        nn_linear_packed_forward_bf(w->mlp, bf, w->xn, bf, b->fc1, T,
                                     v->act == VIT_QUICK_GELU
                                         ? NN_ACT_QUICK_GELU
                                         : NN_ACT_GELU,
                                     NULL, 0);
-        nn_linear_packed_forward_bf(w->x, 0, h, 1, b->fc2, T, NN_ACT_NONE,
-                                    b->ls2, 1);
+        nn_linear_packed_forward_bf(w->x, 0, w->mlp, bf, b->fc2, T,
+                                    NN_ACT_NONE, b->ls2, 1);
     }
-}
-
-static void vit_block_forward(vit_work *w, const uad_vit *v,
-                              const vit_block *b, int T) {
-    int C = v->info.hidden, M = v->info.mlp_hidden;
-    if (nn_get_precision() == NN_BF16) {
-        vit_block_forward_bf16(w, v, b, T);
-        return;
-    }
-
-    nn_layernorm_rows_forward(w->xn, w->x, b->norm1_w, b->norm1_b, T, C,
-                              v->eps);
-    /* attention.attention.{query,key,value} fused: qkv(T, 3C) */
-    nn_linear_packed_forward(w->qkv, w->xn, b->qkv, T, NN_ACT_NONE, NULL, 0);
-    if (v->rope)
-        nn_rope_forward(w->qkv, w->cos, w->sin, T, C, v->info.heads,
-                        vit_prefix(v));
-    nn_mha_forward(w->att, w->mha, w->qkv, T, C, v->info.heads);
-    /* attention.output.dense / self_attn.out_proj, times the layer scale,
-     * added to the residual stream in the same matmul */
-    nn_linear_packed_forward(w->x, w->att, b->proj, T, NN_ACT_NONE, b->ls1,
-                             1);
-
-    nn_layernorm_rows_forward(w->xn, w->x, b->norm2_w, b->norm2_b, T, C,
-                              v->eps);
-    const float *h = w->mlp;
-    if (v->act == VIT_SWIGLU) {
-        nn_linear_packed_forward(w->mlp, w->xn, b->fc1, T, NN_ACT_NONE, NULL,
-                                 0);
-        nn_swiglu_forward(w->mlp2, w->mlp, T, M);
-        h = w->mlp2;
-    } else {
-        nn_linear_packed_forward(w->mlp, w->xn, b->fc1, T,
-                                 v->act == VIT_QUICK_GELU ? NN_ACT_QUICK_GELU
-                                                          : NN_ACT_GELU,
-                                 NULL, 0);
-    }
-    nn_linear_packed_forward(w->x, h, b->fc2, T, NN_ACT_NONE, b->ls2, 1);
 }
 
 uad_status vit_forward(const uad_vit *v, float *const *hidden, float *last,

@@ -183,18 +183,15 @@ static void copy_file(const char *from, const char *to) {
     fclose(b);
 }
 
-/* A copy of the reference checkpoint in a fresh directory whose weights
- * lack `drop`, have `reshape` flattened to 1-D, hold an extra tensor
- * `extra`, or store `as_i32` as I32 (each NULL for no change). */
-static char *bad_checkpoint(const char *drop, const char *reshape,
-                            const char *extra, const char *as_i32) {
-    char *dir = tu_tmpdir("cliptext");
-    const char *files[] = {"config.json", "vocab.json", "merges.txt"};
-    for (int i = 0; i < 3; i++)
-        copy_file(tu_fmt("%s/%s", REFDIR, files[i]),
-                  tu_fmt("%s/%s", dir, files[i]));
+/* src_dir/model.safetensors rewritten into dir without `drop`, with
+ * `reshape` flattened to 1-D, an extra tensor `extra`, and `as_i32`
+ * stored as I32 (each NULL for no change). */
+static void copy_weights(const char *src_dir, const char *dir,
+                         const char *drop, const char *reshape,
+                         const char *extra, const char *as_i32) {
     uad_safetensors *st = NULL;
-    if (uad_st_open(&st, REFDIR "/model.safetensors") != UAD_OK) exit(2);
+    if (uad_st_open(&st, tu_fmt("%s/model.safetensors", src_dir)) != UAD_OK)
+        exit(2);
     uad_st_writer *w = uad_st_writer_create();
     for (size_t i = 0; i < uad_st_count(st); i++) {
         const uad_st_tensor *t = uad_st_tensor_at(st, i);
@@ -215,17 +212,36 @@ static char *bad_checkpoint(const char *drop, const char *reshape,
         exit(2);
     uad_st_writer_free(w);
     uad_st_free(st);
+}
+
+/* A copy of the reference checkpoint in a fresh directory with its
+ * weights changed as copy_weights does. */
+static char *bad_checkpoint(const char *drop, const char *reshape,
+                            const char *extra, const char *as_i32) {
+    char *dir = tu_tmpdir("cliptext");
+    const char *files[] = {"config.json", "vocab.json", "merges.txt"};
+    for (int i = 0; i < 3; i++)
+        copy_file(tu_fmt("%s/%s", REFDIR, files[i]),
+                  tu_fmt("%s/%s", dir, files[i]));
+    copy_weights(REFDIR, dir, drop, reshape, extra, as_i32);
     return dir;
+}
+
+typedef uad_status (*text_loader)(uad_clip_text **, const char *);
+
+/* load(dir) fails with `want`, leaves no model and says `msg`. */
+static void expect_error_of(text_loader load, const char *dir,
+                            uad_status want, const char *msg) {
+    uad_clip_text *m = NULL;
+    CHECK(load(&m, dir) == want);
+    CHECK(m == NULL);
+    CHECK_STR_CONTAINS(uad_last_error(), msg);
+    uad_clip_text_free(m);
 }
 
 static void expect_load_error(const char *dir, uad_status want,
                               const char *msg) {
-    uad_clip_text *m = NULL;
-    uad_status st = uad_clip_text_load(&m, dir);
-    CHECK(st == want);
-    CHECK(m == NULL);
-    CHECK_STR_CONTAINS(uad_last_error(), msg);
-    uad_clip_text_free(m);
+    expect_error_of(uad_clip_text_load, dir, want, msg);
 }
 
 static void test_bad_checkpoints(void) {
@@ -544,9 +560,8 @@ static void test_bpe_file(void) {
     free(d);
 }
 
-/* A copy of the dino.txt folder; weights rewritten by a callback-free
- * rule: drop tensor `drop` (NULL: keep all); config.json replaced by
- * `config` (NULL: kept, "": removed). */
+/* A copy of the dino.txt folder without tensor `drop` (NULL: keep all),
+ * config.json replaced by `config` (NULL: kept, "": removed). */
 static char *dt_copy(const char *drop, const char *config) {
     char *dir = tu_tmpdir("dinotxt");
     copy_file(DTDIR "/bpe_simple_vocab_16e6.txt.gz",
@@ -558,27 +573,13 @@ static char *dt_copy(const char *drop, const char *config) {
         fputs(config, f);
         fclose(f);
     }
-    uad_safetensors *st = NULL;
-    if (uad_st_open(&st, DTDIR "/model.safetensors") != UAD_OK) exit(2);
-    uad_st_writer *w = uad_st_writer_create();
-    for (size_t i = 0; i < uad_st_count(st); i++) {
-        const uad_st_tensor *t = uad_st_tensor_at(st, i);
-        if (drop && !strcmp(t->name, drop)) continue;
-        uad_st_writer_add(w, t->name, t->dtype, t->ndim, t->shape, t->data);
-    }
-    if (uad_st_writer_save(w, tu_fmt("%s/model.safetensors", dir)) != UAD_OK)
-        exit(2);
-    uad_st_writer_free(w);
-    uad_st_free(st);
+    copy_weights(DTDIR, dir, drop, NULL, NULL, NULL);
     return dir;
 }
 
 static void expect_dt_error(const char *dir, uad_status want,
                             const char *msg) {
-    uad_clip_text *m = NULL;
-    CHECK(uad_dinotxt_text_load(&m, dir) == want);
-    CHECK(m == NULL);
-    CHECK_STR_CONTAINS(uad_last_error(), msg);
+    expect_error_of(uad_dinotxt_text_load, dir, want, msg);
 }
 
 static void test_dinotxt_bad(void) {
