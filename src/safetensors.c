@@ -374,8 +374,11 @@ static uad_status st_parse(uad_safetensors *st, const uint8_t *buf,
     memcpy(&hlen, buf, 8);
     if (hlen > ST_MAX_HEADER)
         return uad_fail(UAD_ERR_LIMIT, "%s: header length %llu is over the "
-                        "%llu-byte limit", file, (unsigned long long)hlen,
-                        (unsigned long long)ST_MAX_HEADER);
+                        "%llu-byte limit%s", file, (unsigned long long)hlen,
+                        (unsigned long long)ST_MAX_HEADER,
+                        hlen > len - 8 ? " and beyond the end of the file "
+                                         "(not a safetensors file?)"
+                                       : "");
     if (hlen > len - 8)
         return uad_fail(UAD_ERR_FORMAT, "%s: header length %llu goes beyond "
                         "the end of the file (%zu bytes)", file,

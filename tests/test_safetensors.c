@@ -353,6 +353,8 @@ static void test_malformed_files(void) {
     CHECK(uad_st_open_mem(&st, b, sizeof b, "m.st") == UAD_ERR_LIMIT);
     CHECK_STR_CONTAINS(uad_last_error(), "m.st: header length "
                        "9223372036854775908 is over the 100000000-byte limit");
+    /* ... and, past the end of so small a file, not safetensors at all */
+    CHECK_STR_CONTAINS(uad_last_error(), "(not a safetensors file?)");
 
     /* A valid file cut short loses the end of its last tensor. */
     size_t n = 0;
