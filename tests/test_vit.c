@@ -295,6 +295,13 @@ static void test_kernels(void) {
     check_mha(3, 64, 8, 1e-5);
     if (nn_set_precision(NN_BF16) == 0) {
         check_mha(33, 32, 2, TOL_BF16);
+        /* head widths that are multiples of 32 take the AMX kernel on
+         * CPUs that have it: blocks of 32 queries and keys with tails */
+        check_mha(1025, 64, 1, TOL_BF16);
+        check_mha(70, 192, 3, TOL_BF16);
+        check_mha(37, 96, 3, TOL_BF16);
+        check_mha(1, 64, 2, TOL_BF16);
+        check_mha(64, 256, 1, TOL_BF16);
         nn_set_precision(NN_F32);
     }
     /* softmax of [0, ln 3] is [1/4, 3/4]; random rows against double */
