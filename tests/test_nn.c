@@ -305,23 +305,25 @@ static void naive_packed(double *ref, const float *x, const float *w,
         }
 }
 
-/* Every combination of activation, scale and accumulation, two row counts
- * (the packed layout is shared), then bf16 where the CPU has it; the
- * second call reuses the packing. */
+/* Every combination of activation, scale and accumulation, three row
+ * counts (the packed layout is shared; on AMX in bf16, 291 rows run as
+ * 288 and 3), then bf16 where the CPU has it; the second call reuses the
+ * packing. */
 static void test_linear_packed(void) {
     printf("linear packed\n");
-    int C = 37, OC = 29, Ts[2] = {5, 131};
+    enum { TMAX = 291 };
+    int C = 37, OC = 29, Ts[3] = {5, 131, TMAX};
     float *w = rnd((size_t)OC * C, -0.5, 0.5), *b = rnd(OC, -1, 1);
-    float *s = rnd(OC, 0.1, 2), *x = rnd((size_t)131 * C, -2, 2);
-    float *prev = rnd((size_t)131 * OC, -1, 1), *out = zeros((size_t)131 * OC);
-    double *ref = malloc(sizeof(double) * 131 * OC);
+    float *s = rnd(OC, 0.1, 2), *x = rnd((size_t)TMAX * C, -2, 2);
+    float *prev = rnd((size_t)TMAX * OC, -1, 1), *out = zeros((size_t)TMAX * OC);
+    double *ref = malloc(sizeof(double) * TMAX * OC);
     nn_linear_packed *p = nn_linear_pack(w, b, C, OC);
     nn_linear_packed *q = nn_linear_pack(w, NULL, C, OC);
     CHECK(p != NULL && q != NULL);
     for (int prec = 0; prec < 2; prec++) {
         if (prec == 1 && nn_set_precision(NN_BF16) != 0) break;
         double tol = prec ? 2e-2 : 1e-5;
-        for (int ti = 0; ti < 2; ti++)
+        for (int ti = 0; ti < 3; ti++)
             for (int act = 0; act < 3; act++)
                 for (int v = 0; v < 4; v++) {
                     int T = Ts[ti], sc = v & 1, acc = v >> 1;
@@ -341,7 +343,7 @@ static void test_linear_packed(void) {
     /* bf16 operands given and taken as bf16 (the ViT's bf16 path): the
      * input rounded by nn_f32_to_bf16, the bf16 output widened back */
     if (nn_get_precision() == NN_BF16) {
-        int T = 131;
+        int T = TMAX;
         uint16_t *xh = malloc(sizeof *xh * (size_t)T * C);
         uint16_t *oh = malloc(sizeof *oh * (size_t)T * OC);
         nn_f32_to_bf16(xh, x, (size_t)T * C);
