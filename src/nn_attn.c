@@ -393,6 +393,167 @@ static void mha_fused_f32(void *out, int out_bf16, float *scratch,
 }
 #endif
 
+#if defined(NN_ATTN_AVX512) && defined(__AVX512BF16__)
+#define NN_ATTN_DPBF16 1
+/* x rounded to bf16, nearest even (finite x). */
+static inline uint32_t bf16_bits(float x) {
+    uint32_t u;
+    memcpy(&u, &x, 4);
+    return (u + 0x7fffu + ((u >> 16) & 1u)) >> 16;
+}
+
+/* mk8x32 on bf16 pairs: acc[2i + j] += sum over k < K of the dot of the
+ * pair a[i * lda + k * ak] with the pairs b[k * 32 + 16j + 0..15] (each
+ * uint32_t two bf16, lower first), by vdpbf16ps. */
+static inline void mk8x32_bf(__m512 acc[16], const uint32_t *a, long lda,
+                             long ak, const uint32_t *b, int K) {
+    for (int k = 0; k < K; k++) {
+        __m512bh b0 = (__m512bh)_mm512_load_si512(b + (size_t)k * 32);
+        __m512bh b1 = (__m512bh)_mm512_load_si512(b + (size_t)k * 32 + 16);
+        const uint32_t *ak_ = a + (size_t)k * ak;
+        #pragma GCC unroll 8
+        for (int i = 0; i < 8; i++) {
+            __m512bh x = (__m512bh)_mm512_set1_epi32((int)ak_[(size_t)i * lda]);
+            acc[2 * i] = _mm512_dpbf16_ps(acc[2 * i], x, b0);
+            acc[2 * i + 1] = _mm512_dpbf16_ps(acc[2 * i + 1], x, b1);
+        }
+    }
+}
+
+/* The fused f32 kernel's steps in bf16 for AVX-512 CPUs without AMX:
+ * q, k, v and the probabilities rounded to bf16 and multiplied in pairs
+ * (vdpbf16ps, f32 sums). s^T(T, 32) = k q^T over channel pairs, the
+ * softmax down its columns writes the probabilities of key pairs
+ * interleaved per query, o^T(D, 32) = v^T p^T over key pairs. Needs
+ * D % 8 == 0. */
+static void mha_fused_dpbf16(void *out, int out_bf16, float *scratch,
+                             const float *qkv, int T, int C, int H) {
+    enum { QB = 32 };
+    int D = C / H, nb = (T + QB - 1) / QB, Tp = (T + 7) / 8 * 8;
+    int T2 = (T + 1) / 2; /* key pairs */
+    long ld = 3L * C;
+    /* kd: per head (Tp, D/2) channel pairs of each key, zero rows past T;
+     * vd: per head (D, T2) key pairs of each channel, zero past T */
+    uint32_t *kd = (uint32_t *)scratch;
+    uint32_t *vd = kd + (size_t)H * Tp * (D / 2);
+    #pragma omp parallel for schedule(static) if (T > 64)
+    for (int t = 0; t < Tp; t++)
+        for (int h = 0; h < H; h++) {
+            uint32_t *kr = kd + ((size_t)h * Tp + t) * (D / 2);
+            const float *src = qkv + (size_t)t * ld + C + (size_t)h * D;
+            for (int d = 0; d < D / 2; d++)
+                kr[d] = t < T ? bf16_bits(src[2 * d]) |
+                                    bf16_bits(src[2 * d + 1]) << 16
+                              : 0;
+        }
+    #pragma omp parallel for schedule(static) if (T > 64)
+    for (int j = 0; j < H * D; j++) {
+        int h = j / D, d = j % D;
+        uint32_t *vr = vd + (size_t)j * T2;
+        const float *src = qkv + 2 * C + (size_t)h * D + d;
+        for (int t2 = 0; t2 < T2; t2++) {
+            uint32_t lo = bf16_bits(src[(size_t)(2 * t2) * ld]);
+            uint32_t hi = 2 * t2 + 1 < T
+                              ? bf16_bits(src[(size_t)(2 * t2 + 1) * ld])
+                              : 0;
+            vr[t2] = lo | hi << 16;
+        }
+    }
+    float scale = 1.0f / sqrtf((float)D);
+    /* interleaves two 16-lane halves: lane 2r from the lower, 2r + 1
+     * from the upper */
+    __m512i mix = _mm512_set_epi16(
+        31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9, 24, 8, 23, 7,
+        22, 6, 21, 5, 20, 4, 19, 3, 18, 2, 17, 1, 16, 0);
+    #pragma omp parallel if (T > 16)
+    {
+        float *st = aligned_alloc(64, sizeof(float) * QB * (size_t)Tp);
+        uint32_t *pt = aligned_alloc(64, sizeof(uint32_t) * QB * (size_t)T2);
+        uint32_t *qt = aligned_alloc(64, sizeof(uint32_t) * QB * (size_t)D / 2);
+        float *ot = aligned_alloc(64, sizeof(float) * 8 * QB);
+        UAD_ASSERT(st && pt && qt && ot);
+        #pragma omp for schedule(static)
+        for (int job = 0; job < H * nb; job++) {
+            int h = job / nb, i0 = (job % nb) * QB;
+            int R = T - i0 < QB ? T - i0 : QB;
+            const float *q = qkv + (size_t)h * D;
+            /* q^T of the block as channel pairs, (D/2, 32), scaled by
+             * 1/sqrt(D), zero past the last query */
+            for (int d = 0; d < D / 2; d++)
+                for (int r = 0; r < QB; r++) {
+                    const float *qr = q + (size_t)(i0 + r) * ld + 2 * d;
+                    qt[d * QB + r] = r < R ? bf16_bits(qr[0] * scale) |
+                                                 bf16_bits(qr[1] * scale) << 16
+                                           : 0;
+                }
+            /* s^T = k q^T, 8 keys at a time */
+            for (int t0 = 0; t0 < T; t0 += 8) {
+                int nt = T - t0 < 8 ? T - t0 : 8;
+                __m512 acc[16];
+                for (int i = 0; i < 16; i++) acc[i] = _mm512_setzero_ps();
+                mk8x32_bf(acc, kd + ((size_t)h * Tp + t0) * (D / 2), D / 2,
+                          1, qt, D / 2);
+                for (int i = 0; i < nt; i++) {
+                    _mm512_store_ps(st + (size_t)(t0 + i) * QB, acc[2 * i]);
+                    _mm512_store_ps(st + (size_t)(t0 + i) * QB + 16,
+                                    acc[2 * i + 1]);
+                }
+            }
+            /* softmax down the columns; each key pair's probabilities
+             * go to pt as bf16 pairs per query */
+            __m512 inv[2];
+            for (int j = 0; j < 2; j++) {
+                float *c = st + 16 * j;
+                __m512 mx = _mm512_load_ps(c);
+                for (int t = 1; t < T; t++)
+                    mx = _mm512_max_ps(mx, _mm512_load_ps(c + (size_t)t * QB));
+                __m512 sum = _mm512_setzero_ps();
+                for (int t2 = 0; t2 < T2; t2++) {
+                    __m512 e0 = exp_neg16(_mm512_sub_ps(
+                        _mm512_load_ps(c + (size_t)(2 * t2) * QB), mx));
+                    __m512 e1 = 2 * t2 + 1 < T
+                                    ? exp_neg16(_mm512_sub_ps(
+                                          _mm512_load_ps(
+                                              c + (size_t)(2 * t2 + 1) * QB),
+                                          mx))
+                                    : _mm512_setzero_ps();
+                    sum = _mm512_add_ps(sum, _mm512_add_ps(e0, e1));
+                    __m512i pair = _mm512_permutexvar_epi16(
+                        mix, (__m512i)_mm512_cvtne2ps_pbh(e1, e0));
+                    _mm512_store_si512(pt + (size_t)t2 * QB + 16 * j, pair);
+                }
+                inv[j] = _mm512_div_ps(_mm512_set1_ps(1.0f), sum);
+            }
+            /* o^T = v^T p^T, 8 channels at a time */
+            for (int d0 = 0; d0 < D; d0 += 8) {
+                __m512 acc[16];
+                for (int i = 0; i < 16; i++) acc[i] = _mm512_setzero_ps();
+                mk8x32_bf(acc, vd + ((size_t)h * D + d0) * T2, T2, 1, pt, T2);
+                for (int i = 0; i < 8; i++) {
+                    _mm512_store_ps(ot + i * QB,
+                                    _mm512_mul_ps(acc[2 * i], inv[0]));
+                    _mm512_store_ps(ot + i * QB + 16,
+                                    _mm512_mul_ps(acc[2 * i + 1], inv[1]));
+                }
+                for (int r = 0; r < R; r++) {
+                    size_t at = (size_t)(i0 + r) * C + (size_t)h * D + d0;
+                    float row[8];
+                    for (int i = 0; i < 8; i++) row[i] = ot[i * QB + r];
+                    if (out_bf16)
+                        bf16_row((uint16_t *)out + at, row, 8, 1.0f);
+                    else
+                        memcpy((float *)out + at, row, sizeof row);
+                }
+            }
+        }
+        free(st);
+        free(pt);
+        free(qt);
+        free(ot);
+    }
+}
+#endif
+
 #if defined(NN_ATTN_AVX512) && defined(__AMX_TILE__) && \
     defined(__AMX_BF16__) && defined(__AVX512BF16__)
 #define NN_ATTN_AMX 1
@@ -639,10 +800,15 @@ static void mha(void *out, int out_bf16, float *scratch, const float *qkv,
                 int T, int C, int heads) {
 #ifdef NN_ATTN_AVX512
     /* f32 with head widths in multiples of 8 on AVX-512: the fused f32
-     * kernel; bf16 with head widths in multiples of 32 on AMX: the fused
-     * AMX kernel. Other bf16 cases keep the unfused path and oneDNN's
-     * bf16 matmuls (on an AMX CPU the fused f32 kernel was no faster
-     * there at 512 x 512); every other case takes the unfused path too. */
+     * kernel. bf16 with head widths in multiples of 32 on AMX: the AMX
+     * kernel; else, in multiples of 8 with AVX-512 bf16: the vdpbf16ps
+     * kernel. With AMX held back (the AMX kernel off, oneDNN limited to
+     * AVX-512 bf16), a ViT-B/16 bf16 forward at 512 took 1.21 s on the
+     * unfused path, 1.14 s with the vdpbf16ps kernel and 1.10 s with the
+     * f32 one: that Intel CPU does bf16 dot products at the f32 rate,
+     * while AMD's Zen 4 does them at twice it (bench/results/nn.txt), so
+     * the bf16 kernel is the one kept (not timed on AMD). Every other
+     * case takes the unfused path. */
     if (nn_get_precision() == NN_F32 && (C / heads) % 8 == 0) {
         mha_fused_f32(out, out_bf16, scratch, qkv, T, C, heads);
         return;
@@ -652,6 +818,12 @@ static void mha(void *out, int out_bf16, float *scratch, const float *qkv,
     if (nn_get_precision() == NN_BF16 && (C / heads) % 32 == 0 &&
         C / heads <= 256 && amx_usable()) {
         mha_amx_bf16(out, out_bf16, scratch, qkv, T, C, heads);
+        return;
+    }
+#endif
+#ifdef NN_ATTN_DPBF16
+    if (nn_get_precision() == NN_BF16 && (C / heads) % 8 == 0) {
+        mha_fused_dpbf16(out, out_bf16, scratch, qkv, T, C, heads);
         return;
     }
 #endif

@@ -294,7 +294,14 @@ static void test_kernels(void) {
     check_mha(1, 16, 2, 1e-5); /* one token: softmax of a single score */
     check_mha(3, 64, 8, 1e-5);
     if (nn_set_precision(NN_BF16) == 0) {
+        /* head widths in multiples of 8 but not of 32 take the
+         * vdpbf16ps kernel on AVX-512 bf16 CPUs (all of them on one
+         * without AMX): odd and even key counts, one token */
         check_mha(33, 32, 2, TOL_BF16);
+        check_mha(1025, 24, 3, TOL_BF16);
+        check_mha(36, 80, 2, TOL_BF16);
+        check_mha(70, 48, 6, TOL_BF16);
+        check_mha(1, 16, 2, TOL_BF16);
         /* head widths that are multiples of 32 take the AMX kernel on
          * CPUs that have it: blocks of 32 queries and keys with tails */
         check_mha(1025, 64, 1, TOL_BF16);
