@@ -30,7 +30,9 @@ static int cmp_d(const void *a, const void *b) {
 int main(int argc, char **argv) {
     if (argc < 3) {
         fprintf(stderr,
-                "usage: bench_vit DIR SIZE [REPS [THREADS [f32|bf16]]]\n");
+                "usage: bench_vit DIR SIZE [REPS [THREADS [f32|bf16 "
+                "[auto|unfused|fused-f32|vdpbf16ps|amx]]]]\n"
+                "  the last: the attention kernel (default auto)\n");
         return 2;
     }
     const char *dir = argv[1];
@@ -43,6 +45,17 @@ int main(int argc, char **argv) {
         return 0;
     }
     const char *prec = bf16 ? "bf16" : "f32";
+    static const char *const kernels[] = {"auto", "unfused", "fused-f32",
+                                          "vdpbf16ps", "amx"};
+    const char *kname = argc > 6 ? argv[6] : "auto";
+    int kernel = -1;
+    for (int k = 0; k < 5; k++)
+        if (!strcmp(kname, kernels[k])) kernel = k;
+    if (kernel < 0) return 2;
+    if (nn_set_attn_kernel((nn_attn_kernel)kernel) != 0) {
+        printf("vit_b16_%d\t%s\t%s unsupported\n", S, prec, kname);
+        return 0;
+    }
     uad_vit *v;
     if (uad_vit_load(&v, UAD_VIT_DINOV2, dir) != UAD_OK) {
         fprintf(stderr, "bench_vit: %s\n", uad_last_error());
@@ -70,7 +83,8 @@ int main(int argc, char **argv) {
         ts[r] = now() - t0;
     }
     qsort(ts, (size_t)reps, sizeof(double), cmp_d);
-    printf("vit_b16_%d\t%s\t%.1f\n", S, prec, 1e3 * ts[reps / 2]);
+    printf("vit_b16_%d\t%s%s%s\t%.1f\n", S, prec, kernel ? " attention " : "",
+           kernel ? kname : "", 1e3 * ts[reps / 2]);
     /* matmul FLOPs: patch embedding, then per block qkv, attention
      * (q k^T and s v), output projection and the MLP */
     double C = in.hidden, M = in.mlp_hidden, t = (double)T;

@@ -239,6 +239,20 @@ void nn_mha_forward(float *out, float *scratch, const float *qkv, int T,
 /* The same with out rounded to bf16 (the input of a bf16 matmul). */
 void nn_mha_forward_bf16(uint16_t *out, float *scratch, const float *qkv,
                          int T, int C, int heads);
+/* Which attention kernel runs. NN_ATTN_AUTO (the default) picks per CPU,
+ * precision and head width; the others, for tests and benchmarks, force
+ * one wherever its head-width rule holds (fused f32: D % 8 == 0, in
+ * either precision; vdpbf16ps: D % 8 == 0, AMX: D % 32 == 0 and
+ * D <= 256, both in bf16 precision only) and leave the rest to AUTO.
+ * Returns 0, or -1 (kernel unchanged) when this build or CPU lacks it. */
+typedef enum {
+    NN_ATTN_AUTO = 0,
+    NN_ATTN_UNFUSED = 1,
+    NN_ATTN_FUSED_F32 = 2,
+    NN_ATTN_FUSED_DPBF16 = 3,
+    NN_ATTN_FUSED_AMX = 4
+} nn_attn_kernel;
+int nn_set_attn_kernel(nn_attn_kernel k);
 /* Rotary position embedding on the q and k parts of qkv(T, 3C), patch
  * tokens t >= prefix only: pairs (d, d + D/2) of each head rotate by
  * the angles whose cos and sin are cos_t, sin_t (T - prefix, D). */

@@ -796,37 +796,88 @@ static void mha_amx_bf16(void *out, int out_bf16, float *scratch,
 }
 #endif
 
-static void mha(void *out, int out_bf16, float *scratch, const float *qkv,
-                int T, int C, int heads) {
+static nn_attn_kernel g_attn = NN_ATTN_AUTO;
+
+int nn_set_attn_kernel(nn_attn_kernel k) {
+    switch (k) {
+    case NN_ATTN_AUTO:
+    case NN_ATTN_UNFUSED:
+        break;
 #ifdef NN_ATTN_AVX512
-    /* f32 with head widths in multiples of 8 on AVX-512: the fused f32
-     * kernel. bf16 with head widths in multiples of 32 on AMX: the AMX
-     * kernel; else, in multiples of 8 with AVX-512 bf16: the vdpbf16ps
-     * kernel. With AMX held back (the AMX kernel off, oneDNN limited to
-     * AVX-512 bf16), a ViT-B/16 bf16 forward at 512 took 1.21 s on the
-     * unfused path, 1.14 s with the vdpbf16ps kernel and 1.10 s with the
-     * f32 one: that Intel CPU does bf16 dot products at the f32 rate,
-     * while AMD's Zen 4 does them at twice it (bench/results/nn.txt), so
-     * the bf16 kernel is the one kept (not timed on AMD). Every other
-     * case takes the unfused path. */
-    if (nn_get_precision() == NN_F32 && (C / heads) % 8 == 0) {
-        mha_fused_f32(out, out_bf16, scratch, qkv, T, C, heads);
-        return;
-    }
-#endif
-#ifdef NN_ATTN_AMX
-    if (nn_get_precision() == NN_BF16 && (C / heads) % 32 == 0 &&
-        C / heads <= 256 && amx_usable()) {
-        mha_amx_bf16(out, out_bf16, scratch, qkv, T, C, heads);
-        return;
-    }
+    case NN_ATTN_FUSED_F32:
+        break;
 #endif
 #ifdef NN_ATTN_DPBF16
-    if (nn_get_precision() == NN_BF16 && (C / heads) % 8 == 0) {
+    case NN_ATTN_FUSED_DPBF16:
+        break;
+#endif
+#ifdef NN_ATTN_AMX
+    case NN_ATTN_FUSED_AMX:
+        if (!amx_usable()) return -1;
+        break;
+#endif
+    default:
+        return -1;
+    }
+    g_attn = k;
+    return 0;
+}
+
+/* The kernel for this call: the forced one where its rule holds, else
+ * the automatic choice. f32 with head widths in multiples of 8 on
+ * AVX-512: the fused f32 kernel. bf16 with head widths in multiples of
+ * 32 on AMX: the AMX kernel; else, in multiples of 8 with AVX-512 bf16:
+ * the vdpbf16ps kernel. With AMX held back (bench/vit_attn.sh: the AMX
+ * kernel off, oneDNN limited to AVX-512 bf16), a ViT-B/16 bf16 forward
+ * at 512 took 1.21 s on the unfused path, 1.14 s with the vdpbf16ps
+ * kernel and 1.10 s with the f32 one: that Intel CPU does bf16 dot
+ * products at the f32 rate, while AMD's Zen 4 does them at twice it
+ * (bench/results/nn.txt), so the bf16 kernel is the one kept (not timed
+ * on AMD). Every other case takes the unfused path. */
+static nn_attn_kernel attn_pick(int D) {
+    int bf = nn_get_precision() == NN_BF16;
+    int f32_ok = D % 8 == 0, dp_ok = bf && D % 8 == 0;
+    int amx_ok = bf && D % 32 == 0 && D <= 256;
+    switch (g_attn) {
+    case NN_ATTN_UNFUSED: return NN_ATTN_UNFUSED;
+    case NN_ATTN_FUSED_F32: if (f32_ok) return g_attn; break;
+    case NN_ATTN_FUSED_DPBF16: if (dp_ok) return g_attn; break;
+    case NN_ATTN_FUSED_AMX: if (amx_ok) return g_attn; break;
+    default: break;
+    }
+#ifdef NN_ATTN_AVX512
+    if (!bf && f32_ok) return NN_ATTN_FUSED_F32;
+#endif
+#ifdef NN_ATTN_AMX
+    if (amx_ok && amx_usable()) return NN_ATTN_FUSED_AMX;
+#endif
+#ifdef NN_ATTN_DPBF16
+    if (dp_ok) return NN_ATTN_FUSED_DPBF16;
+#endif
+    return NN_ATTN_UNFUSED;
+}
+
+static void mha(void *out, int out_bf16, float *scratch, const float *qkv,
+                int T, int C, int heads) {
+    switch (attn_pick(C / heads)) {
+#ifdef NN_ATTN_AVX512
+    case NN_ATTN_FUSED_F32:
+        mha_fused_f32(out, out_bf16, scratch, qkv, T, C, heads);
+        return;
+#endif
+#ifdef NN_ATTN_DPBF16
+    case NN_ATTN_FUSED_DPBF16:
         mha_fused_dpbf16(out, out_bf16, scratch, qkv, T, C, heads);
         return;
-    }
 #endif
+#ifdef NN_ATTN_AMX
+    case NN_ATTN_FUSED_AMX:
+        mha_amx_bf16(out, out_bf16, scratch, qkv, T, C, heads);
+        return;
+#endif
+    default:
+        break;
+    }
     /* out(T, C); qkv(T, 3C) laid out [q | k | v], each (T, heads * D)
      * with head h in columns h*D .. h*D+D-1 (PyTorch's view(T, H, D));
      * scratch: nn_mha_scratch_floats(T, C, heads) floats. A group of g

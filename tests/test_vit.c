@@ -293,22 +293,41 @@ static void test_kernels(void) {
     check_mha(1025, 64, 1, 1e-5);
     check_mha(1, 16, 2, 1e-5); /* one token: softmax of a single score */
     check_mha(3, 64, 8, 1e-5);
+    /* the unfused path, which AVX-512 CPUs take only for other widths */
+    if (nn_set_attn_kernel(NN_ATTN_UNFUSED) == 0) {
+        check_mha(37, 128, 2, 1e-5);
+        check_mha(1025, 64, 1, 1e-5);
+        nn_set_attn_kernel(NN_ATTN_AUTO);
+    }
     if (nn_set_precision(NN_BF16) == 0) {
-        /* head widths in multiples of 8 but not of 32 take the
-         * vdpbf16ps kernel on AVX-512 bf16 CPUs (all of them on one
-         * without AMX): odd and even key counts, one token */
-        check_mha(33, 32, 2, TOL_BF16);
-        check_mha(1025, 24, 3, TOL_BF16);
-        check_mha(36, 80, 2, TOL_BF16);
-        check_mha(70, 48, 6, TOL_BF16);
-        check_mha(1, 16, 2, TOL_BF16);
-        /* head widths that are multiples of 32 take the AMX kernel on
-         * CPUs that have it: blocks of 32 queries and keys with tails */
-        check_mha(1025, 64, 1, TOL_BF16);
-        check_mha(70, 192, 3, TOL_BF16);
-        check_mha(37, 96, 3, TOL_BF16);
-        check_mha(1, 64, 2, TOL_BF16);
-        check_mha(64, 256, 1, TOL_BF16);
+        /* every bf16 kernel this CPU has, forced in turn (each where its
+         * head-width rule holds, AUTO's choice elsewhere): AUTO takes
+         * AMX for widths in multiples of 32 where there is AMX, the
+         * vdpbf16ps kernel for other multiples of 8 with AVX-512 bf16;
+         * query and key tails, odd and even key counts, one token */
+        static const nn_attn_kernel ks[] = {
+            NN_ATTN_AUTO, NN_ATTN_UNFUSED, NN_ATTN_FUSED_F32,
+            NN_ATTN_FUSED_DPBF16, NN_ATTN_FUSED_AMX};
+        static const char *const names[] = {"auto", "unfused", "fused f32",
+                                            "vdpbf16ps", "AMX"};
+        for (int k = 0; k < 5; k++) {
+            if (nn_set_attn_kernel(ks[k]) != 0) {
+                printf("bf16 attention, %s: not on this CPU\n", names[k]);
+                continue;
+            }
+            printf("bf16 attention, %s kernel:\n", names[k]);
+            check_mha(33, 32, 2, TOL_BF16);
+            check_mha(1025, 24, 3, TOL_BF16);
+            check_mha(36, 80, 2, TOL_BF16);
+            check_mha(70, 48, 6, TOL_BF16);
+            check_mha(1, 16, 2, TOL_BF16);
+            check_mha(1025, 64, 1, TOL_BF16);
+            check_mha(70, 192, 3, TOL_BF16);
+            check_mha(37, 96, 3, TOL_BF16);
+            check_mha(1, 64, 2, TOL_BF16);
+            check_mha(64, 256, 1, TOL_BF16);
+        }
+        CHECK(nn_set_attn_kernel(NN_ATTN_AUTO) == 0);
         nn_set_precision(NN_F32);
     }
     /* softmax of [0, ln 3] is [1/4, 3/4]; random rows against double */
