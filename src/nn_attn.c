@@ -829,8 +829,8 @@ int nn_set_attn_kernel(nn_attn_kernel k) {
  * 32 on AMX: the AMX kernel; else, in multiples of 8 with AVX-512 bf16:
  * the vdpbf16ps kernel. With AMX held back (bench/vit_attn.sh: the AMX
  * kernel off, oneDNN limited to AVX-512 bf16), a ViT-B/16 bf16 forward
- * at 512 took 1.21 s on the unfused path, 1.14 s with the vdpbf16ps
- * kernel and 1.10 s with the f32 one: that Intel CPU does bf16 dot
+ * at 512 took 1.24 s on the unfused path, 1.16 s with the vdpbf16ps
+ * kernel and 1.11 s with the f32 one: that Intel CPU does bf16 dot
  * products at the f32 rate, while AMD's Zen 4 does them at twice it
  * (bench/results/nn.txt), so the bf16 kernel is the one kept (not timed
  * on AMD). Every other case takes the unfused path. */
