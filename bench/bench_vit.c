@@ -51,7 +51,11 @@ int main(int argc, char **argv) {
     int kernel = -1;
     for (int k = 0; k < 5; k++)
         if (!strcmp(kname, kernels[k])) kernel = k;
-    if (kernel < 0) return 2;
+    if (kernel < 0) {
+        fprintf(stderr, "bench_vit: unknown attention kernel '%s' (auto, "
+                "unfused, fused-f32, vdpbf16ps or amx)\n", kname);
+        return 2;
+    }
     if (nn_set_attn_kernel((nn_attn_kernel)kernel) != 0) {
         printf("vit_b16_%d\t%s\t%s unsupported\n", S, prec, kname);
         return 0;

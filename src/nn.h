@@ -91,7 +91,9 @@ nn_linear_packed *nn_linear_pack(const float *weight, const float *bias,
 void nn_linear_packed_free(nn_linear_packed *p);
 /* out(T, OC) = act(inp(T, C) @ weight^T + bias) * scale(OC)
  *              (+ out when accumulate),
- * in one oneDNN matmul with the rest fused as post-operations. act: GELU
+ * in one oneDNN matmul with the rest fused as post-operations (two in
+ * bf16 on AMX from 256 rows up: the whole 32-row blocks, then the rest,
+ * which oneDNN's AMX kernels run faster than one odd-sized matmul). act: GELU
  * in its erf form, or quick-GELU x * sigmoid(1.702 x); scale may be NULL
  * (layer scale of a residual branch). */
 void nn_linear_packed_forward(float *out, const float *inp,

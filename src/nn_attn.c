@@ -393,7 +393,8 @@ static void mha_fused_f32(void *out, int out_bf16, float *scratch,
 }
 #endif
 
-#if defined(NN_ATTN_AVX512) && defined(__AVX512BF16__)
+#if defined(NN_ATTN_AVX512) && defined(__AVX512BF16__) && \
+    defined(__AVX512BW__)
 #define NN_ATTN_DPBF16 1
 /* x rounded to bf16, nearest even (finite x). */
 static inline uint32_t bf16_bits(float x) {
@@ -440,11 +441,13 @@ static void mha_fused_dpbf16(void *out, int out_bf16, float *scratch,
     for (int t = 0; t < Tp; t++)
         for (int h = 0; h < H; h++) {
             uint32_t *kr = kd + ((size_t)h * Tp + t) * (D / 2);
+            if (t >= T) {
+                memset(kr, 0, sizeof(uint32_t) * (size_t)(D / 2));
+                continue;
+            }
             const float *src = qkv + (size_t)t * ld + C + (size_t)h * D;
             for (int d = 0; d < D / 2; d++)
-                kr[d] = t < T ? bf16_bits(src[2 * d]) |
-                                    bf16_bits(src[2 * d + 1]) << 16
-                              : 0;
+                kr[d] = bf16_bits(src[2 * d]) | bf16_bits(src[2 * d + 1]) << 16;
         }
     #pragma omp parallel for schedule(static) if (T > 64)
     for (int j = 0; j < H * D; j++) {
@@ -479,13 +482,14 @@ static void mha_fused_dpbf16(void *out, int out_bf16, float *scratch,
             const float *q = qkv + (size_t)h * D;
             /* q^T of the block as channel pairs, (D/2, 32), scaled by
              * 1/sqrt(D), zero past the last query */
-            for (int d = 0; d < D / 2; d++)
-                for (int r = 0; r < QB; r++) {
-                    const float *qr = q + (size_t)(i0 + r) * ld + 2 * d;
-                    qt[d * QB + r] = r < R ? bf16_bits(qr[0] * scale) |
-                                                 bf16_bits(qr[1] * scale) << 16
-                                           : 0;
-                }
+            for (int r = 0; r < QB; r++) {
+                const float *qr = r < R ? q + (size_t)(i0 + r) * ld : NULL;
+                for (int d = 0; d < D / 2; d++)
+                    qt[d * QB + r] = qr ? bf16_bits(qr[2 * d] * scale) |
+                                              bf16_bits(qr[2 * d + 1] * scale)
+                                                  << 16
+                                        : 0;
+            }
             /* s^T = k q^T, 8 keys at a time */
             for (int t0 = 0; t0 < T; t0 += 8) {
                 int nt = T - t0 < 8 ? T - t0 : 8;
@@ -823,17 +827,28 @@ int nn_set_attn_kernel(nn_attn_kernel k) {
     return 0;
 }
 
+/* Whether this is an AMD CPU (asked once). */
+static int cpu_amd(void) {
+    static int known = -1;
+    if (known < 0) {
+        __builtin_cpu_init();
+        known = __builtin_cpu_is("amd") != 0;
+    }
+    return known;
+}
+
 /* The kernel for this call: the forced one where its rule holds, else
- * the automatic choice. f32 with head widths in multiples of 8 on
- * AVX-512: the fused f32 kernel. bf16 with head widths in multiples of
- * 32 on AMX: the AMX kernel; else, in multiples of 8 with AVX-512 bf16:
- * the vdpbf16ps kernel. With AMX held back (bench/vit_attn.sh: the AMX
- * kernel off, oneDNN limited to AVX-512 bf16), a ViT-B/16 bf16 forward
- * at 512 took 1.24 s on the unfused path, 1.16 s with the vdpbf16ps
- * kernel and 1.11 s with the f32 one: that Intel CPU does bf16 dot
- * products at the f32 rate, while AMD's Zen 4 does them at twice it
- * (bench/results/nn.txt), so the bf16 kernel is the one kept (not timed
- * on AMD). Every other case takes the unfused path. */
+ * the automatic choice. Head widths in multiples of 8 on AVX-512 take a
+ * fused kernel: in f32 precision the f32 one; in bf16 the AMX one on
+ * AMX CPUs when the width is a multiple of 32, else the vdpbf16ps one
+ * on AMD CPUs and the f32 one elsewhere. With AMX held back
+ * (bench/vit_attn.sh: the AMX kernel off, oneDNN limited to AVX-512
+ * bf16), a ViT-B/16 bf16 forward at 512 took 1.24 s on the unfused
+ * path, 1.16 s with the vdpbf16ps kernel and 1.11 s with the f32 one:
+ * that Intel CPU multiplies bf16 pairs at only the f32 rate, while AMD's
+ * Zen 4 does it at twice that (bench/results/nn.txt), hence the split
+ * by vendor (the vdpbf16ps kernel is not timed on AMD yet). Every other
+ * case takes the unfused path. */
 static nn_attn_kernel attn_pick(int D) {
     int bf = nn_get_precision() == NN_BF16;
     int f32_ok = D % 8 == 0, dp_ok = bf && D % 8 == 0;
@@ -845,15 +860,16 @@ static nn_attn_kernel attn_pick(int D) {
     case NN_ATTN_FUSED_AMX: if (amx_ok) return g_attn; break;
     default: break;
     }
-#ifdef NN_ATTN_AVX512
-    if (!bf && f32_ok) return NN_ATTN_FUSED_F32;
-#endif
 #ifdef NN_ATTN_AMX
     if (amx_ok && amx_usable()) return NN_ATTN_FUSED_AMX;
 #endif
 #ifdef NN_ATTN_DPBF16
-    if (dp_ok) return NN_ATTN_FUSED_DPBF16;
+    if (dp_ok && cpu_amd()) return NN_ATTN_FUSED_DPBF16;
 #endif
+#ifdef NN_ATTN_AVX512
+    if (f32_ok) return NN_ATTN_FUSED_F32;
+#endif
+    (void)cpu_amd;
     return NN_ATTN_UNFUSED;
 }
 

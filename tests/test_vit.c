@@ -302,9 +302,10 @@ static void test_kernels(void) {
     if (nn_set_precision(NN_BF16) == 0) {
         /* every bf16 kernel this CPU has, forced in turn (each where its
          * head-width rule holds, AUTO's choice elsewhere): AUTO takes
-         * AMX for widths in multiples of 32 where there is AMX, the
-         * vdpbf16ps kernel for other multiples of 8 with AVX-512 bf16;
-         * query and key tails, odd and even key counts, one token */
+         * AMX for widths in multiples of 32 where there is AMX, for
+         * other multiples of 8 the vdpbf16ps kernel on AMD and the
+         * fused f32 one elsewhere; query and key tails, odd and even key
+         * counts, one token, 1 to 7 AMX chunks of 32 channels */
         static const nn_attn_kernel ks[] = {
             NN_ATTN_AUTO, NN_ATTN_UNFUSED, NN_ATTN_FUSED_F32,
             NN_ATTN_FUSED_DPBF16, NN_ATTN_FUSED_AMX};
@@ -326,6 +327,10 @@ static void test_kernels(void) {
             check_mha(37, 96, 3, TOL_BF16);
             check_mha(1, 64, 2, TOL_BF16);
             check_mha(64, 256, 1, TOL_BF16);
+            check_mha(17, 192, 2, TOL_BF16);  /* D 96 */
+            check_mha(65, 256, 2, TOL_BF16);  /* D 128 */
+            check_mha(31, 480, 3, TOL_BF16);  /* D 160 */
+            check_mha(40, 224, 1, TOL_BF16);  /* D 224 */
         }
         CHECK(nn_set_attn_kernel(NN_ATTN_AUTO) == 0);
         nn_set_precision(NN_F32);
