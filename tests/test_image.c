@@ -2,6 +2,7 @@
  * scripts/make_image_refs.py used to write tests/data/images/, writers by
  * round trip, bad input, limits, and resize against PyTorch outputs. */
 #include "check.h"
+#include "testutil.h"
 #include "internal.h"
 
 #include <dirent.h>
@@ -346,6 +347,7 @@ static int count_entries(const char *dir) {
 static void test_write_png(void) {
     char dir[] = "/tmp/uad_image_XXXXXX";
     CHECK(mkdtemp(dir) != NULL);
+    tu_remove_at_exit(dir);
     char *path = uad_path_join(dir, "out.jpg"); /* content decides */
     for (int c = 1; c <= 3; c += 2) {
         uad_image im, back;
@@ -389,6 +391,7 @@ static void test_write_png(void) {
 static void test_write_tiff(void) {
     char dir[] = "/tmp/uad_image_XXXXXX";
     CHECK(mkdtemp(dir) != NULL);
+    tu_remove_at_exit(dir);
     char *path = uad_path_join(dir, "map.tif");
     for (int c = 1; c <= 3; c += 2) {
         uad_image im, back;

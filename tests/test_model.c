@@ -6,6 +6,7 @@
  * (the tiny random checkpoints of tests/data/vit) with frozen CLIP text
  * embeddings (tests/data/clip_text). */
 #include "check.h"
+#include "testutil.h"
 #include "model.h"
 #include "uniadc.h"
 
@@ -497,6 +498,7 @@ static void test_eval_consistency(void) {
 
     char dir[] = "/tmp/uad_model_evalXXXXXX", path[512];
     CHECK(mkdtemp(dir) != NULL);
+    tu_remove_at_exit(dir);
     snprintf(path, sizeof path, "%s/scores.csv", dir);
     FILE *csv = fopen(path, "w");
     fprintf(csv, "path,score\n");

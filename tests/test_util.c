@@ -1,5 +1,6 @@
 /* test_util.c - random numbers, paths, atomic files, errors. */
 #include "check.h"
+#include "testutil.h"
 #include "internal.h"
 
 #include <sys/stat.h>
@@ -61,6 +62,7 @@ static void test_paths(void) {
 static void test_afile(void) {
     char dir[] = "/tmp/uad_test_XXXXXX";
     CHECK(mkdtemp(dir) != NULL);
+    tu_remove_at_exit(dir);
     char *sub = uad_path_join(dir, "a/b");
     CHECK(uad_mkdirs(sub) == UAD_OK);
     char *path = uad_path_join(sub, "f.txt");

@@ -10,6 +10,7 @@
  * magnitude of that tensor) is printed. Tolerance, f32 compute: 1e-4
  * relative. Then the kernels alone, and the loaders' failures. */
 #include "check.h"
+#include "testutil.h"
 #include "internal.h"
 #include "nn.h"
 #include "uniadc.h"
@@ -476,6 +477,7 @@ static void expect_fail(const char *dir, uad_status st, const char *needle) {
 static void test_failures(void) {
     char dir[] = "/tmp/uad_vit_XXXXXX", cfg[64], model[64];
     CHECK(mkdtemp(dir) != NULL);
+    tu_remove_at_exit(dir);
     snprintf(cfg, sizeof cfg, "%s/config.json", dir);
     snprintf(model, sizeof model, "%s/model.safetensors", dir);
 
@@ -571,6 +573,7 @@ static void test_cli(void) {
     }
     char dir[] = "/tmp/uad_vitcli_XXXXXX", out[64], png[64], args[2048];
     CHECK(mkdtemp(dir) != NULL);
+    tu_remove_at_exit(dir);
     snprintf(out, sizeof out, "%s/f.safetensors", dir);
     snprintf(png, sizeof png, "%s/x.png", dir);
 

@@ -8,10 +8,35 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <ftw.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
-/* A fresh directory under /tmp; caller frees. */
+/* Folders made by the tests, removed when the test program exits
+ * (kept when UAD_KEEP_TMP is set, for looking into a failure). */
+static char tu_rm_list[32][256];
+static int tu_rm_n;
+
+static inline int tu_rm_one(const char *path, const struct stat *st,
+                            int flag, struct FTW *ftw) {
+    (void)st, (void)flag, (void)ftw;
+    remove(path);
+    return 0;
+}
+
+static inline void tu_rm_all(void) {
+    if (getenv("UAD_KEEP_TMP")) return;
+    for (int i = 0; i < tu_rm_n; i++)
+        nftw(tu_rm_list[i], tu_rm_one, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+/* Remove dir and everything in it at exit. */
+static inline void tu_remove_at_exit(const char *dir) {
+    if (tu_rm_n == 0) atexit(tu_rm_all);
+    if (tu_rm_n < 32) snprintf(tu_rm_list[tu_rm_n++], 256, "%s", dir);
+}
+
+/* A fresh directory under /tmp, removed at exit; caller frees. */
 static inline char *tu_tmpdir(const char *tag) {
     char *d = malloc(256);
     snprintf(d, 256, "/tmp/uad_%s_XXXXXX", tag);
@@ -19,6 +44,7 @@ static inline char *tu_tmpdir(const char *tag) {
         perror("mkdtemp");
         exit(2);
     }
+    tu_remove_at_exit(d);
     return d;
 }
 
