@@ -540,6 +540,7 @@ static void test_alloc(void) {
 }
 
 int main(void) {
+    tu_enter_tmpdir("image");
     test_png();
     test_png_palette();
     test_jpeg();

@@ -809,6 +809,7 @@ static void test_vit_model(void) {
 }
 
 int main(void) {
+    tu_enter_tmpdir("model");
     test_eval_consistency();
     test_bad_files();
     /* The stem-only kind is left out: its deepest ReLU outputs start near

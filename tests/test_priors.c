@@ -1,6 +1,7 @@
 /* test_priors.c - the anomaly-priors YAML reader: the MTD file, each
  * feature of the schema, and each error with its line:column. */
 #include "check.h"
+#include "testutil.h"
 #include "uniadc.h"
 
 #include <stdio.h>
@@ -264,6 +265,7 @@ static void test_limits(void) {
 }
 
 int main(void) {
+    tu_enter_tmpdir("priors");
     test_mtd_file();
     test_features();
     test_bom_crlf();

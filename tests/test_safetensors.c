@@ -3,6 +3,7 @@
  * by an independent Python writer (scripts/safetensors_ref.py), and one
  * specific error per kind of malformed file. */
 #include "check.h"
+#include "testutil.h"
 #include "uniadc.h"
 
 #include <math.h>
@@ -383,6 +384,7 @@ static void test_malformed_files(void) {
 }
 
 int main(void) {
+    tu_enter_tmpdir("st");
     test_round_trip();
     test_python_file();
     test_conversions();

@@ -48,6 +48,18 @@ static inline char *tu_tmpdir(const char *tag) {
     return d;
 }
 
+/* Work in a fresh directory under /tmp (removed at exit), so the files
+ * a test writes by relative name land there and not in the directory
+ * it was started from. */
+static inline void tu_enter_tmpdir(const char *tag) {
+    char *d = tu_tmpdir(tag);
+    if (chdir(d) != 0) {
+        perror(d);
+        exit(2);
+    }
+    free(d);
+}
+
 /* snprintf into a static ring of buffers, for short-lived paths. */
 static inline const char *tu_fmt(const char *fmt, ...) {
     static char bufs[8][1024];
