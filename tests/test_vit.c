@@ -462,6 +462,82 @@ static void write_variant(const char *dir, const char *drop,
     write_variant_of("dinov2", dir, drop, shrink, extra);
 }
 
+/* ---- bf16 kernels inside a model ---- */
+
+/* The test models have 16-channel heads, so at the model level AMX (32
+ * and up) never runs. Here two of them are loaded with fewer, wider heads
+ * (the weights fit any head count): DINOv3 with 2 heads of 32 (rotary
+ * tables of 32), CLIP with 1 head of 64, on odd token counts. Each bf16
+ * attention kernel this CPU has, forced in turn, must give the model's
+ * own f32 output within the bf16 tolerance. */
+static void test_bf16_wide_heads(void) {
+    static const struct {
+        const char *src, *from, *to;
+        uad_vit_kind kind;
+        int H, W;
+    } cases[2] = {
+        {"dinov3", "\"num_attention_heads\": 4", "\"num_attention_heads\": 2",
+         UAD_VIT_DINOV3, 36, 28},
+        {"clip", "\"num_attention_heads\": 4", "\"num_attention_heads\": 1",
+         UAD_VIT_CLIP, 40, 48},
+    };
+    static const nn_attn_kernel ks[] = {NN_ATTN_AUTO, NN_ATTN_UNFUSED,
+                                        NN_ATTN_FUSED_F32,
+                                        NN_ATTN_FUSED_DPBF16,
+                                        NN_ATTN_FUSED_AMX};
+    static const char *const names[] = {"auto", "unfused", "fused f32",
+                                        "vdpbf16ps", "AMX"};
+    if (nn_set_precision(NN_BF16) != 0) {
+        printf("bf16 wide heads: no bf16 on this CPU, skipped\n");
+        return;
+    }
+    nn_set_precision(NN_F32);
+    for (int c = 0; c < 2; c++) {
+        char *dir = tu_tmpdir("vitheads");
+        char path[1100];
+        snprintf(path, sizeof path, DATA "%s/config.json", cases[c].src);
+        char *cfg = NULL;
+        size_t n = 0;
+        CHECK(uad_read_file(path, &cfg, &n) == UAD_OK);
+        if (!cfg) continue;
+        char *at = strstr(cfg, cases[c].from);
+        CHECK(at != NULL && strlen(cases[c].from) == strlen(cases[c].to));
+        if (at) memcpy(at, cases[c].to, strlen(cases[c].to));
+        snprintf(path, sizeof path, "%s/config.json", dir);
+        write_text(path, cfg);
+        free(cfg);
+        write_variant_of(cases[c].src, dir, NULL, NULL, NULL);
+
+        uad_vit *v = NULL;
+        CHECK(uad_vit_load(&v, cases[c].kind, dir) == UAD_OK);
+        if (!v) continue;
+        uad_vit_info in;
+        uad_vit_get_info(v, &in);
+        int H = cases[c].H, W = cases[c].W, layer = in.layers;
+        size_t np = (size_t)in.hidden * (H / in.patch) * (W / in.patch);
+        float *pix = malloc(sizeof(float) * 3 * H * W);
+        float *ref = malloc(sizeof(float) * np), *got = malloc(sizeof(float) * np);
+        for (int i = 0; i < 3 * H * W; i++)
+            pix[i] = (float)((i * 53) % 97) / 48.0f - 1.0f;
+        CHECK(uad_vit_features(v, &ref, &layer, 1, 1, pix, 1, H, W) == UAD_OK);
+        nn_set_precision(NN_BF16);
+        for (int k = 0; k < 5; k++) {
+            if (nn_set_attn_kernel(ks[k]) != 0) continue;
+            CHECK(uad_vit_features(v, &got, &layer, 1, 1, pix, 1, H, W) ==
+                  UAD_OK);
+            char what[64];
+            snprintf(what, sizeof what, "%s D%d bf16 %s", cases[c].src,
+                     in.hidden / in.heads, names[k]);
+            compare(what, got, ref, np, TOL_BF16);
+        }
+        CHECK(nn_set_attn_kernel(NN_ATTN_AUTO) == 0);
+        nn_set_precision(NN_F32);
+        free(pix), free(ref), free(got);
+        uad_vit_free(v);
+        free(dir);
+    }
+}
+
 static const char *CFG =
     "{\"model_type\": \"dinov2\", \"hidden_size\": 48, \"num_hidden_layers\""
     ": 3, \"num_attention_heads\": 3, \"patch_size\": 4, \"image_size\": 32}";
@@ -715,6 +791,7 @@ int main(void) {
     } else {
         printf("bf16 compute: not supported by this CPU, skipped\n");
     }
+    test_bf16_wide_heads();
     test_preprocess();
     test_failures();
     test_cli();
