@@ -105,17 +105,29 @@ static inline __m512 exp_neg16(__m512 x) {
 }
 #endif
 
+/* Largest of x[0..n-1], n >= 1. On AVX-512 with four running maxima
+ * (one chain waits on vmaxps's latency) and a masked tail. */
 static float row_max(const float *x, int n) {
+#ifdef NN_ATTN_AVX512
+    __m512 lo = _mm512_set1_ps(-INFINITY);
+    __m512 m0 = lo, m1 = lo, m2 = lo, m3 = lo;
+    int i = 0;
+    for (; i + 64 <= n; i += 64) {
+        m0 = _mm512_max_ps(m0, _mm512_loadu_ps(x + i));
+        m1 = _mm512_max_ps(m1, _mm512_loadu_ps(x + i + 16));
+        m2 = _mm512_max_ps(m2, _mm512_loadu_ps(x + i + 32));
+        m3 = _mm512_max_ps(m3, _mm512_loadu_ps(x + i + 48));
+    }
+    for (; i < n; i += 16) {
+        __mmask16 k = n - i >= 16 ? 0xffff : (__mmask16)((1u << (n - i)) - 1);
+        m0 = _mm512_max_ps(m0, _mm512_mask_loadu_ps(lo, k, x + i));
+    }
+    m0 = _mm512_max_ps(_mm512_max_ps(m0, m1), _mm512_max_ps(m2, m3));
+    return _mm512_reduce_max_ps(m0);
+#else
     float m = x[0];
     int i = 0;
-#ifdef NN_ATTN_AVX512
-    if (n >= 16) {
-        __m512 vm = _mm512_loadu_ps(x);
-        for (i = 16; i + 16 <= n; i += 16)
-            vm = _mm512_max_ps(vm, _mm512_loadu_ps(x + i));
-        m = _mm512_reduce_max_ps(vm);
-    }
-#elif defined(NN_ATTN_AVX2)
+#ifdef NN_ATTN_AVX2
     if (n >= 8) {
         __m256 vm = _mm256_loadu_ps(x);
         for (i = 8; i + 8 <= n; i += 8)
@@ -125,6 +137,7 @@ static float row_max(const float *x, int n) {
 #endif
     for (; i < n; i++) m = x[i] > m ? x[i] : m;
     return m;
+#endif
 }
 
 /* y = exp((x - m) * scale) over a row (y may alias x); returns the sum. */
@@ -177,6 +190,13 @@ void nn_softmax_rows_forward(float *out, const float *inp, int rows,
     }
 }
 
+/* x rounded to bf16, nearest even (finite x). */
+static inline uint32_t bf16_bits(float x) {
+    uint32_t u;
+    memcpy(&u, &x, 4);
+    return (u + 0x7fffu + ((u >> 16) & 1u)) >> 16;
+}
+
 /* x * scale rounded to bf16 (nearest even) into y: nn_f32_to_bf16 for
  * short finite runs inside parallel loops, without its thread fork. */
 static inline void bf16_row(uint16_t *y, const float *x, int n, float scale) {
@@ -191,12 +211,7 @@ static inline void bf16_row(uint16_t *y, const float *x, int n, float scale) {
     }
 #endif
     #pragma omp simd
-    for (int i = i0; i < n; i++) {
-        float v = x[i] * scale;
-        uint32_t u;
-        memcpy(&u, &v, 4);
-        y[i] = (uint16_t)((u + 0x7fffu + ((u >> 16) & 1u)) >> 16);
-    }
+    for (int i = i0; i < n; i++) y[i] = (uint16_t)bf16_bits(x[i] * scale);
 }
 
 /* Softmax of each row of inp (rows, cols) rounded to bf16 into out, in
@@ -288,6 +303,45 @@ static inline void mk8x32(__m512 acc[16], const float *a, long lda, long ak,
     }
 }
 
+/* Rows t0 .. t0 + nt - 1 of s^T(T, 32) from an 8 x 32 register tile. */
+static inline void st_store8(float *st, const __m512 acc[16], int t0,
+                             int nt) {
+    for (int i = 0; i < nt; i++) {
+        _mm512_store_ps(st + (size_t)(t0 + i) * 32, acc[2 * i]);
+        _mm512_store_ps(st + (size_t)(t0 + i) * 32 + 16, acc[2 * i + 1]);
+    }
+}
+
+/* Largest of each of 16 columns down rows 0 .. T-1 of c (row stride 32). */
+static inline __m512 col_max16(const float *c, int T) {
+    __m512 mx = _mm512_load_ps(c);
+    for (int t = 1; t < T; t++)
+        mx = _mm512_max_ps(mx, _mm512_load_ps(c + (size_t)t * 32));
+    return mx;
+}
+
+/* Channels d0 .. d0+7 of an o^T(8, 32) register tile, times the column
+ * sums' inverses inv, into rows i0 .. i0+R-1 of out(T, C) at column
+ * h*D + d0, as f32 or bf16; ot holds 8 x 32 floats of scratch. */
+static inline void o_store8(void *out, int out_bf16, const __m512 acc[16],
+                            const __m512 inv[2], float *ot, int i0, int R,
+                            int C, int h, int D, int d0) {
+    for (int i = 0; i < 8; i++) {
+        _mm512_store_ps(ot + i * 32, _mm512_mul_ps(acc[2 * i], inv[0]));
+        _mm512_store_ps(ot + i * 32 + 16,
+                        _mm512_mul_ps(acc[2 * i + 1], inv[1]));
+    }
+    for (int r = 0; r < R; r++) {
+        size_t at = (size_t)(i0 + r) * C + (size_t)h * D + d0;
+        float row[8];
+        for (int i = 0; i < 8; i++) row[i] = ot[i * 32 + r];
+        if (out_bf16)
+            bf16_row((uint16_t *)out + at, row, 8, 1.0f);
+        else
+            memcpy((float *)out + at, row, sizeof row);
+    }
+}
+
 /* Fused attention in f32 (flash-attention order): for each head and
  * block of 32 queries, the transposed scores s^T(T, 32) = k q^T stay in
  * a per-thread buffer in cache, the softmax runs down its columns 16
@@ -342,19 +396,13 @@ static void mha_fused_f32(void *out, int out_bf16, float *scratch,
                 __m512 acc[16];
                 for (int i = 0; i < 16; i++) acc[i] = _mm512_setzero_ps();
                 mk8x32(acc, k + (size_t)t0 * D, D, 1, qt, D);
-                for (int i = 0; i < nt; i++) {
-                    _mm512_store_ps(st + (size_t)(t0 + i) * QB, acc[2 * i]);
-                    _mm512_store_ps(st + (size_t)(t0 + i) * QB + 16,
-                                    acc[2 * i + 1]);
-                }
+                st_store8(st, acc, t0, nt);
             }
             /* softmax down the columns: exp(s - max), sums kept */
             __m512 inv[2];
             for (int j = 0; j < 2; j++) {
                 float *c = st + 16 * j;
-                __m512 mx = _mm512_load_ps(c);
-                for (int t = 1; t < T; t++)
-                    mx = _mm512_max_ps(mx, _mm512_load_ps(c + (size_t)t * QB));
+                __m512 mx = col_max16(c, T);
                 __m512 sum = _mm512_setzero_ps();
                 for (int t = 0; t < T; t++) {
                     __m512 e = exp_neg16(_mm512_sub_ps(
@@ -369,21 +417,7 @@ static void mha_fused_f32(void *out, int out_bf16, float *scratch,
                 __m512 acc[16];
                 for (int i = 0; i < 16; i++) acc[i] = _mm512_setzero_ps();
                 mk8x32(acc, v + d0, 1, D, st, T);
-                for (int i = 0; i < 8; i++) {
-                    _mm512_store_ps(ot + i * QB,
-                                    _mm512_mul_ps(acc[2 * i], inv[0]));
-                    _mm512_store_ps(ot + i * QB + 16,
-                                    _mm512_mul_ps(acc[2 * i + 1], inv[1]));
-                }
-                for (int r = 0; r < R; r++) {
-                    size_t at = (size_t)(i0 + r) * C + (size_t)h * D + d0;
-                    float row[8];
-                    for (int i = 0; i < 8; i++) row[i] = ot[i * QB + r];
-                    if (out_bf16)
-                        bf16_row((uint16_t *)out + at, row, 8, 1.0f);
-                    else
-                        memcpy((float *)out + at, row, sizeof row);
-                }
+                o_store8(out, out_bf16, acc, inv, ot, i0, R, C, h, D, d0);
             }
         }
         free(st);
@@ -396,13 +430,6 @@ static void mha_fused_f32(void *out, int out_bf16, float *scratch,
 #if defined(NN_ATTN_AVX512) && defined(__AVX512BF16__) && \
     defined(__AVX512BW__)
 #define NN_ATTN_DPBF16 1
-/* x rounded to bf16, nearest even (finite x). */
-static inline uint32_t bf16_bits(float x) {
-    uint32_t u;
-    memcpy(&u, &x, 4);
-    return (u + 0x7fffu + ((u >> 16) & 1u)) >> 16;
-}
-
 /* mk8x32 on bf16 pairs: acc[2i + j] += sum over k < K of the dot of the
  * pair a[i * lda + k * ak] with the pairs b[k * 32 + 16j + 0..15] (each
  * uint32_t two bf16, lower first), by vdpbf16ps. */
@@ -497,20 +524,14 @@ static void mha_fused_dpbf16(void *out, int out_bf16, float *scratch,
                 for (int i = 0; i < 16; i++) acc[i] = _mm512_setzero_ps();
                 mk8x32_bf(acc, kd + ((size_t)h * Tp + t0) * (D / 2), D / 2,
                           1, qt, D / 2);
-                for (int i = 0; i < nt; i++) {
-                    _mm512_store_ps(st + (size_t)(t0 + i) * QB, acc[2 * i]);
-                    _mm512_store_ps(st + (size_t)(t0 + i) * QB + 16,
-                                    acc[2 * i + 1]);
-                }
+                st_store8(st, acc, t0, nt);
             }
             /* softmax down the columns; each key pair's probabilities
              * go to pt as bf16 pairs per query */
             __m512 inv[2];
             for (int j = 0; j < 2; j++) {
                 float *c = st + 16 * j;
-                __m512 mx = _mm512_load_ps(c);
-                for (int t = 1; t < T; t++)
-                    mx = _mm512_max_ps(mx, _mm512_load_ps(c + (size_t)t * QB));
+                __m512 mx = col_max16(c, T);
                 __m512 sum = _mm512_setzero_ps();
                 for (int t2 = 0; t2 < T2; t2++) {
                     __m512 e0 = exp_neg16(_mm512_sub_ps(
@@ -533,21 +554,7 @@ static void mha_fused_dpbf16(void *out, int out_bf16, float *scratch,
                 __m512 acc[16];
                 for (int i = 0; i < 16; i++) acc[i] = _mm512_setzero_ps();
                 mk8x32_bf(acc, vd + ((size_t)h * D + d0) * T2, T2, 1, pt, T2);
-                for (int i = 0; i < 8; i++) {
-                    _mm512_store_ps(ot + i * QB,
-                                    _mm512_mul_ps(acc[2 * i], inv[0]));
-                    _mm512_store_ps(ot + i * QB + 16,
-                                    _mm512_mul_ps(acc[2 * i + 1], inv[1]));
-                }
-                for (int r = 0; r < R; r++) {
-                    size_t at = (size_t)(i0 + r) * C + (size_t)h * D + d0;
-                    float row[8];
-                    for (int i = 0; i < 8; i++) row[i] = ot[i * QB + r];
-                    if (out_bf16)
-                        bf16_row((uint16_t *)out + at, row, 8, 1.0f);
-                    else
-                        memcpy((float *)out + at, row, sizeof row);
-                }
+                o_store8(out, out_bf16, acc, inv, ot, i0, R, C, h, D, d0);
             }
         }
         free(st);
@@ -639,26 +646,6 @@ static inline __m512 exp2_neg16(__m512 x) {
     p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(0.69314718f));
     p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
     return _mm512_scalef_ps(p, n);
-}
-
-/* Largest of x[0..n-1], n >= 1, with four running maxima (one chain
- * waits on vmaxps's latency) and a masked tail. */
-static inline float row_max_masked(const float *x, int n) {
-    __m512 lo = _mm512_set1_ps(-INFINITY);
-    __m512 m0 = lo, m1 = lo, m2 = lo, m3 = lo;
-    int i = 0;
-    for (; i + 64 <= n; i += 64) {
-        m0 = _mm512_max_ps(m0, _mm512_loadu_ps(x + i));
-        m1 = _mm512_max_ps(m1, _mm512_loadu_ps(x + i + 16));
-        m2 = _mm512_max_ps(m2, _mm512_loadu_ps(x + i + 32));
-        m3 = _mm512_max_ps(m3, _mm512_loadu_ps(x + i + 48));
-    }
-    for (; i < n; i += 16) {
-        __mmask16 k = n - i >= 16 ? 0xffff : (__mmask16)((1u << (n - i)) - 1);
-        m0 = _mm512_max_ps(m0, _mm512_mask_loadu_ps(lo, k, x + i));
-    }
-    m0 = _mm512_max_ps(_mm512_max_ps(m0, m1), _mm512_max_ps(m2, m3));
-    return _mm512_reduce_max_ps(m0);
 }
 
 /* Fused attention in bf16 on AMX: per head and block of 32 queries,
@@ -761,7 +748,7 @@ static void mha_amx_bf16(void *out, int out_bf16, float *scratch,
                     continue;
                 }
                 const float *x = st + (size_t)r * Tk;
-                float m = row_max_masked(x, T);
+                float m = row_max(x, T);
                 __m512 vm = _mm512_set1_ps(m), acc = _mm512_setzero_ps();
                 for (int t = 0; t < Tk; t += 16) {
                     __mmask16 live = t + 16 <= T ? 0xffff
@@ -827,6 +814,7 @@ int nn_set_attn_kernel(nn_attn_kernel k) {
     return 0;
 }
 
+#ifdef NN_ATTN_DPBF16
 /* Whether this is an AMD CPU (asked once). */
 static int cpu_amd(void) {
     static int known = -1;
@@ -836,6 +824,7 @@ static int cpu_amd(void) {
     }
     return known;
 }
+#endif
 
 /* The kernel for this call: the forced one where its rule holds, else
  * the automatic choice. Head widths in multiples of 8 on AVX-512 take a
@@ -869,7 +858,6 @@ static nn_attn_kernel attn_pick(int D) {
 #ifdef NN_ATTN_AVX512
     if (f32_ok) return NN_ATTN_FUSED_F32;
 #endif
-    (void)cpu_amd;
     return NN_ATTN_UNFUSED;
 }
 

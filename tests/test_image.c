@@ -345,9 +345,7 @@ static int count_entries(const char *dir) {
 }
 
 static void test_write_png(void) {
-    char dir[] = "/tmp/uad_image_XXXXXX";
-    CHECK(mkdtemp(dir) != NULL);
-    tu_remove_at_exit(dir);
+    char *dir = tu_tmpdir("image");
     char *path = uad_path_join(dir, "out.jpg"); /* content decides */
     for (int c = 1; c <= 3; c += 2) {
         uad_image im, back;
@@ -386,12 +384,11 @@ static void test_write_png(void) {
     remove(path);
     free(path);
     rmdir(dir);
+    free(dir);
 }
 
 static void test_write_tiff(void) {
-    char dir[] = "/tmp/uad_image_XXXXXX";
-    CHECK(mkdtemp(dir) != NULL);
-    tu_remove_at_exit(dir);
+    char *dir = tu_tmpdir("image");
     char *path = uad_path_join(dir, "map.tif");
     for (int c = 1; c <= 3; c += 2) {
         uad_image im, back;
@@ -446,6 +443,7 @@ static void test_write_tiff(void) {
     free(bad);
     free(file);
     rmdir(dir);
+    free(dir);
 }
 
 /* ---- resize -------------------------------------------------------- */

@@ -496,9 +496,7 @@ static void test_eval_consistency(void) {
     CHECK(uad_model_create(&m, names, 2, &mp) == UAD_OK);
     uad_model_set_tau(m, 0.5f);
 
-    char dir[] = "/tmp/uad_model_evalXXXXXX", path[512];
-    CHECK(mkdtemp(dir) != NULL);
-    tu_remove_at_exit(dir);
+    char *dir = tu_tmpdir("model_eval"), path[512];
     snprintf(path, sizeof path, "%s/scores.csv", dir);
     FILE *csv = fopen(path, "w");
     fprintf(csv, "path,score\n");
@@ -558,6 +556,7 @@ static void test_eval_consistency(void) {
     snprintf(path, sizeof path, "%s/scores.csv", dir);
     unlink(path);
     rmdir(dir);
+    free(dir);
     for (size_t i = 0; i < n; i++) uad_prediction_free(&pr[i]);
     free(pr);
     free(in);

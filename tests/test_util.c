@@ -60,9 +60,7 @@ static void test_paths(void) {
 }
 
 static void test_afile(void) {
-    char dir[] = "/tmp/uad_test_XXXXXX";
-    CHECK(mkdtemp(dir) != NULL);
-    tu_remove_at_exit(dir);
+    char *dir = tu_tmpdir("test");
     char *sub = uad_path_join(dir, "a/b");
     CHECK(uad_mkdirs(sub) == UAD_OK);
     char *path = uad_path_join(sub, "f.txt");
@@ -113,6 +111,7 @@ static void test_afile(void) {
     remove(path);
     free(path);
     free(sub);
+    free(dir);
 }
 
 /* A long list of problems: whole lines while they fit, then how many

@@ -197,6 +197,11 @@ static void parity(const char *name, uad_vit_kind kind) {
 
 /* ---- kernels ---- */
 
+/* The attention kernels in nn_attn_kernel order, for the output. */
+static const char *const attn_names[] = {"auto", "unfused", "fused f32",
+                                         "vdpbf16ps", "AMX"};
+enum { N_ATTN = 5 };
+
 /* Multi-head attention against double precision: per head softmax(q k^T
  * / sqrt(D)) v. With T = 1200 only 11 heads' scores fit the 64 MB group
  * bound, so 12 heads run as a group of 11 and one of 1. */
@@ -307,17 +312,12 @@ static void test_kernels(void) {
          * other multiples of 8 the vdpbf16ps kernel on AMD and the
          * fused f32 one elsewhere; query and key tails, odd and even key
          * counts, one token, 1 to 7 AMX chunks of 32 channels */
-        static const nn_attn_kernel ks[] = {
-            NN_ATTN_AUTO, NN_ATTN_UNFUSED, NN_ATTN_FUSED_F32,
-            NN_ATTN_FUSED_DPBF16, NN_ATTN_FUSED_AMX};
-        static const char *const names[] = {"auto", "unfused", "fused f32",
-                                            "vdpbf16ps", "AMX"};
-        for (int k = 0; k < 5; k++) {
-            if (nn_set_attn_kernel(ks[k]) != 0) {
-                printf("bf16 attention, %s: not on this CPU\n", names[k]);
+        for (int k = 0; k < N_ATTN; k++) {
+            if (nn_set_attn_kernel((nn_attn_kernel)k) != 0) {
+                printf("bf16 attention, %s: not on this CPU\n", attn_names[k]);
                 continue;
             }
-            printf("bf16 attention, %s kernel:\n", names[k]);
+            printf("bf16 attention, %s kernel:\n", attn_names[k]);
             check_mha(33, 32, 2, TOL_BF16);
             check_mha(1025, 24, 3, TOL_BF16);
             check_mha(36, 80, 2, TOL_BF16);
@@ -481,12 +481,6 @@ static void test_bf16_wide_heads(void) {
         {"clip", "\"num_attention_heads\": 4", "\"num_attention_heads\": 1",
          UAD_VIT_CLIP, 40, 48},
     };
-    static const nn_attn_kernel ks[] = {NN_ATTN_AUTO, NN_ATTN_UNFUSED,
-                                        NN_ATTN_FUSED_F32,
-                                        NN_ATTN_FUSED_DPBF16,
-                                        NN_ATTN_FUSED_AMX};
-    static const char *const names[] = {"auto", "unfused", "fused f32",
-                                        "vdpbf16ps", "AMX"};
     if (nn_set_precision(NN_BF16) != 0) {
         printf("bf16 wide heads: no bf16 on this CPU, skipped\n");
         return;
@@ -521,13 +515,13 @@ static void test_bf16_wide_heads(void) {
             pix[i] = (float)((i * 53) % 97) / 48.0f - 1.0f;
         CHECK(uad_vit_features(v, &ref, &layer, 1, 1, pix, 1, H, W) == UAD_OK);
         nn_set_precision(NN_BF16);
-        for (int k = 0; k < 5; k++) {
-            if (nn_set_attn_kernel(ks[k]) != 0) continue;
+        for (int k = 0; k < N_ATTN; k++) {
+            if (nn_set_attn_kernel((nn_attn_kernel)k) != 0) continue;
             CHECK(uad_vit_features(v, &got, &layer, 1, 1, pix, 1, H, W) ==
                   UAD_OK);
             char what[64];
             snprintf(what, sizeof what, "%s D%d bf16 %s", cases[c].src,
-                     in.hidden / in.heads, names[k]);
+                     in.hidden / in.heads, attn_names[k]);
             compare(what, got, ref, np, TOL_BF16);
         }
         CHECK(nn_set_attn_kernel(NN_ATTN_AUTO) == 0);
@@ -551,9 +545,7 @@ static void expect_fail(const char *dir, uad_status st, const char *needle) {
 }
 
 static void test_failures(void) {
-    char dir[] = "/tmp/uad_vit_XXXXXX", cfg[64], model[64];
-    CHECK(mkdtemp(dir) != NULL);
-    tu_remove_at_exit(dir);
+    char *dir = tu_tmpdir("vit"), cfg[64], model[64];
     snprintf(cfg, sizeof cfg, "%s/config.json", dir);
     snprintf(model, sizeof model, "%s/model.safetensors", dir);
 
@@ -629,6 +621,7 @@ static void test_failures(void) {
     unlink(cfg);
     unlink(model);
     rmdir(dir);
+    free(dir);
 }
 
 /* ---- the CLI ---- */
@@ -647,9 +640,7 @@ static void test_cli(void) {
         printf("UAD_CLI not set: CLI checks skipped\n");
         return;
     }
-    char dir[] = "/tmp/uad_vitcli_XXXXXX", out[64], png[64], args[2048];
-    CHECK(mkdtemp(dir) != NULL);
-    tu_remove_at_exit(dir);
+    char *dir = tu_tmpdir("vitcli"), out[64], png[64], args[2048];
     snprintf(out, sizeof out, "%s/f.safetensors", dir);
     snprintf(png, sizeof png, "%s/x.png", dir);
 
@@ -769,6 +760,7 @@ static void test_cli(void) {
     unlink(out);
     unlink(png);
     rmdir(dir);
+    free(dir);
 }
 
 int main(void) {
