@@ -36,7 +36,8 @@ static const char *k_usage =
     "  --steps N        steps per epoch, default 5\n"
     "  --batch N        default 16\n"
     "  --augment        random flips and 90-degree rotations\n"
-    "  --bf16           bf16 matmul/conv inputs (CPUs with AVX-512 bf16)\n"
+    "  --bf16           bf16 matmul/conv inputs, backbone features included\n"
+    "                   (CPUs with AVX-512 bf16)\n"
     "  --threads N      compute threads (default: all cores)\n"
     "  --temp-lr X      learning-rate factor of the temperature eps\n"
     "                   (default 1, as published)\n"
@@ -418,6 +419,8 @@ int cmd_train(int argc, char **argv) {
     o.mp.seed = o.tp.seed = com.seed;
     o.tp.few_shot = proto.setting == UAD_SETTING_FEW;
     cli_common_apply(&com);
+    /* the text embeddings and --calibrate in bf16 too */
+    if (o.tp.bf16 && uad_set_bf16(1) != UAD_OK) return cli_fail(UAD_ERR_USAGE);
 
     uad_priors *pri = NULL;
     uad_dataset *ds = NULL;

@@ -888,7 +888,11 @@ typedef struct uad_train_params {
     int few_shot;        /* batch = all real samples + synthetic fill    */
     int augment;         /* random flips and 90-degree rotations (ViT
                             backbones: of the cached token maps)         */
-    int bf16;            /* bf16 matmul/conv inputs, f32 accumulation    */
+    int bf16;            /* bf16 matmul/conv inputs, f32 accumulation,
+                            for the whole uad_train call (cached backbone
+                            features too) and, in uad_run, the whole job
+                            (prediction, kNN, text embeddings); the
+                            uad_set_bf16 setting is restored after      */
     int threads;         /* 0 = the compute core's default               */
     uint64_t seed;       /* batch draws and augmentation                 */
 } uad_train_params;

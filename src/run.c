@@ -3,6 +3,7 @@
  * the unified discriminator and of the kNN baseline; report.c writes the
  * results. */
 #include "internal.h"
+#include "nn.h"
 #include "run.h"
 
 #include <math.h>
@@ -327,6 +328,12 @@ uad_status uad_run(const uad_run_params *p0) {
     ep.protocol = p->protocol;
     ep.image = p->image;
     ep.quiet_masks = 1; /* uad_dataset_check has warned about them once */
+    /* train.bf16 holds for the whole job: backbone features, text
+     * embeddings, training, prediction and the kNN baseline. */
+    nn_precision caller_prec = nn_get_precision();
+    if (nn_set_precision(p->train.bf16 ? NN_BF16 : NN_F32) != 0)
+        return uad_fail(UAD_ERR_USAGE, "run: bf16 compute needs a CPU with "
+                        "AVX-512 bf16 support");
     st = resolve_backbone(&s, p);
     if (st == UAD_OK) st = load_inputs(&s, &rst, p);
     if (st == UAD_OK) st = text_embeddings(&s, p);
@@ -352,5 +359,6 @@ uad_status uad_run(const uad_run_params *p0) {
         st = run_report(p, s.ds, s.pri, &s.sup, &s.rs, &s.syn, list,
                         s.n_preds, &rst);
     state_free(&s);
+    nn_set_precision(caller_prec);
     return st;
 }

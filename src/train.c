@@ -421,19 +421,20 @@ uad_status uad_train(uad_model *m, const uad_train_sample *samples,
     prepared d;
     trainer t;
     memset(&t, 0, sizeof t);
+    /* The whole call, the cached backbone features included, computes in
+     * the requested precision; the caller's setting comes back after. */
+    nn_precision caller_prec = nn_get_precision();
+    if (nn_set_precision(p->bf16 ? NN_BF16 : NN_F32) != 0)
+        return uad_fail(UAD_ERR_USAGE, "train: bf16 compute needs a CPU "
+                        "with AVX-512 bf16 support");
     st = prepare_all(&d, m, samples, n);
     if (!st) st = trainer_init(&t, m, p->batch, n);
     if (!st && uad_has_vit(m))
         st = cache_vit(&d, &t.a, m, p->batch);
     else if (!st && uad_has_gabor(m) && !p->augment)
         st = cache_fixed(&d, &t.a, m, p->batch);
-    if (!st && nn_set_precision(p->bf16 ? NN_BF16 : NN_F32) != 0)
-        st = uad_fail(UAD_ERR_USAGE, "train: bf16 compute needs a CPU with "
-                      "AVX-512 bf16 support");
-    if (!st) {
-        run_epochs(m, &t, &d, p, stats);
-        nn_set_precision(NN_F32);
-    }
+    if (!st) run_epochs(m, &t, &d, p, stats);
+    nn_set_precision(caller_prec);
     prepared_free(&d);
     trainer_free(&t);
     if (st) return st;

@@ -8,6 +8,7 @@
 #include "check.h"
 #include "testutil.h"
 #include "model.h"
+#include "nn.h"
 #include "uniadc.h"
 
 #include <math.h>
@@ -127,6 +128,40 @@ static uad_model *train_small(const set *tr, uint64_t seed) {
     return m;
 }
 
+/* uad_train computes in tp.bf16's precision and gives the caller's
+ * uad_set_bf16 setting back, whichever it was. */
+static void test_train_precision(const set *tr) {
+    uad_model_params mp = uad_model_default_params();
+    mp.width = 16;
+    mp.input_size = 64;
+    mp.backbone = UAD_BACKBONE_HYBRID;
+    uad_train_sample smp[64];
+    for (int i = 0; i < tr->n; i++)
+        smp[i] = (uad_train_sample){&tr->img[i], tr->mask[i], tr->cls[i],
+                                    tr->cls[i] == 0};
+    if (uad_set_bf16(1) != UAD_OK) {
+        printf("train precision: no bf16 on this CPU, f32 only\n");
+        uad_set_bf16(0);
+    }
+    int have_bf16 = nn_get_precision() == NN_BF16;
+    for (int caller = 0; caller <= have_bf16; caller++)
+        for (int want = 0; want <= have_bf16; want++) {
+            uad_model *m = NULL;
+            CHECK(uad_model_create(&m, g_names, 2, &mp) == UAD_OK);
+            uad_train_params tp = uad_train_default_params();
+            tp.epochs = 1;
+            tp.steps_per_epoch = 1;
+            tp.batch = 4;
+            tp.threads = 1;
+            tp.bf16 = want;
+            CHECK(uad_set_bf16(caller) == UAD_OK);
+            CHECK(m && uad_train(m, smp, (size_t)tr->n, &tp, NULL) == UAD_OK);
+            CHECK(nn_get_precision() == (caller ? NN_BF16 : NN_F32));
+            uad_model_free(m);
+        }
+    CHECK(uad_set_bf16(0) == UAD_OK);
+}
+
 static int same_file(const char *a, const char *b) {
     FILE *fa = fopen(a, "rb"), *fb = fopen(b, "rb");
     int same = fa && fb, ca, cb;
@@ -191,6 +226,7 @@ static void test_train_and_predict(void) {
     set tr, te;
     make_set(&tr, 4, 12, 1);
     make_set(&te, 10, 10, 2);
+    test_train_precision(&tr);
     uad_model *m = train_small(&tr, 7);
     if (!m) return;
     evalres e = evaluate(m, &te);
