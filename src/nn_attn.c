@@ -103,6 +103,23 @@ static inline __m512 exp_neg16(__m512 x) {
         _mm512_add_epi32(ni, _mm512_set1_epi32(127)), 23);
     return _mm512_mul_ps(p, _mm512_castsi512_ps(bits));
 }
+
+/* 2^x for x <= 0 on 16 lanes: x = n + r, |r| <= 1/2, a degree-5
+ * Taylor polynomial of 2^r (relative error below 3e-6, far under the
+ * bf16 rounding its results get) scaled by 2^n in one instruction. */
+static inline __m512 exp2_neg16(__m512 x) {
+    x = _mm512_max_ps(x, _mm512_set1_ps(-126.0f));
+    __m512 n = _mm512_roundscale_ps(x, _MM_FROUND_TO_NEAREST_INT |
+                                           _MM_FROUND_NO_EXC);
+    __m512 r = _mm512_sub_ps(x, n);
+    __m512 p = _mm512_set1_ps(1.3333558e-3f);
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(9.6181291e-3f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.5504109e-2f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(0.24022651f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(0.69314718f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
+    return _mm512_scalef_ps(p, n);
+}
 #endif
 
 /* Largest of x[0..n-1], n >= 1. On AVX-512 with four running maxima
@@ -303,10 +320,13 @@ static inline void mk8x32(__m512 acc[16], const float *a, long lda, long ak,
     }
 }
 
-/* Rows t0 .. t0 + nt - 1 of s^T(T, 32) from an 8 x 32 register tile. */
-static inline void st_store8(float *st, const __m512 acc[16], int t0,
-                             int nt) {
-    for (int i = 0; i < nt; i++) {
+/* Rows t0 .. t0 + 7 of s^T(Tp, 32) from an 8 x 32 register tile; rows
+ * past the last key (the buffer holds Tp, a multiple of 8) are written
+ * and never read. All eight, so that the tile's registers are indexed
+ * by constants and never go through memory. */
+static inline void st_store8(float *st, const __m512 acc[16], int t0) {
+    #pragma GCC unroll 8
+    for (int i = 0; i < 8; i++) {
         _mm512_store_ps(st + (size_t)(t0 + i) * 32, acc[2 * i]);
         _mm512_store_ps(st + (size_t)(t0 + i) * 32 + 16, acc[2 * i + 1]);
     }
@@ -326,6 +346,7 @@ static inline __m512 col_max16(const float *c, int T) {
 static inline void o_store8(void *out, int out_bf16, const __m512 acc[16],
                             const __m512 inv[2], float *ot, int i0, int R,
                             int C, int h, int D, int d0) {
+    #pragma GCC unroll 8
     for (int i = 0; i < 8; i++) {
         _mm512_store_ps(ot + i * 32, _mm512_mul_ps(acc[2 * i], inv[0]));
         _mm512_store_ps(ot + i * 32 + 16,
@@ -348,11 +369,11 @@ static inline void o_store8(void *out, int out_bf16, const __m512 acc[16],
  * the loop wait on loads (about 55% of the FMA peak on Zen 4). */
 static __attribute__((noinline)) void st_tile8(float *st, const float *k,
                                                int D, const float *qt,
-                                               int t0, int nt) {
+                                               int t0) {
     __m512 acc[16];
     for (int i = 0; i < 16; i++) acc[i] = _mm512_setzero_ps();
     mk8x32(acc, k, D, 1, qt, D);
-    st_store8(st, acc, t0, nt);
+    st_store8(st, acc, t0);
 }
 
 static __attribute__((noinline)) void o_tile8(void *out, int out_bf16,
@@ -417,8 +438,7 @@ static void mha_fused_f32(void *out, int out_bf16, float *scratch,
                         r < R ? q[(size_t)(i0 + r) * ld + d] * scale : 0.0f;
             /* s^T = k q^T, 8 keys at a time (k is zero-padded to Tp) */
             for (int t0 = 0; t0 < T; t0 += 8)
-                st_tile8(st, k + (size_t)t0 * D, D, qt, t0,
-                         T - t0 < 8 ? T - t0 : 8);
+                st_tile8(st, k + (size_t)t0 * D, D, qt, t0);
             /* softmax down the columns: exp(s - max), sums kept */
             __m512 inv[2];
             for (int j = 0; j < 2; j++) {
@@ -466,6 +486,29 @@ static inline void mk8x32_bf(__m512 acc[16], const uint32_t *a, long lda,
     }
 }
 
+/* The two tile products of the vdpbf16ps kernel, out of line for the
+ * same reason as st_tile8 and o_tile8: inside the kernel's body the
+ * accumulators went through the stack. K2 pairs per row of a. */
+static __attribute__((noinline)) void st_tile8_bf(float *st,
+                                                  const uint32_t *k, int K2,
+                                                  const uint32_t *qt,
+                                                  int t0) {
+    __m512 acc[16];
+    for (int i = 0; i < 16; i++) acc[i] = _mm512_setzero_ps();
+    mk8x32_bf(acc, k, K2, 1, qt, K2);
+    st_store8(st, acc, t0);
+}
+
+static __attribute__((noinline)) void o_tile8_bf(
+    void *out, int out_bf16, const uint32_t *v, const uint32_t *pt, int T2,
+    const __m512 inv[2], float *ot, int i0, int R, int C, int h, int D,
+    int d0) {
+    __m512 acc[16];
+    for (int i = 0; i < 16; i++) acc[i] = _mm512_setzero_ps();
+    mk8x32_bf(acc, v, T2, 1, pt, T2);
+    o_store8(out, out_bf16, acc, inv, ot, i0, R, C, h, D, d0);
+}
+
 /* The fused f32 kernel's steps in bf16 for AVX-512 CPUs without AMX:
  * q, k, v and the probabilities rounded to bf16 and multiplied in pairs
  * (vdpbf16ps, f32 sums). s^T(T, 32) = k q^T over channel pairs, the
@@ -507,7 +550,10 @@ static void mha_fused_dpbf16(void *out, int out_bf16, float *scratch,
             vr[t2] = lo | hi << 16;
         }
     }
-    float scale = 1.0f / sqrtf((float)D);
+    /* log2(e) folded in: the softmax takes powers of 2 (exp2_neg16,
+     * cheaper than exp and exact enough for probabilities rounded to
+     * bf16) */
+    float scale = 1.44269504f / sqrtf((float)D);
     /* interleaves two 16-lane halves: lane 2r from the lower, 2r + 1
      * from the upper */
     __m512i mix = _mm512_set_epi16(
@@ -536,14 +582,9 @@ static void mha_fused_dpbf16(void *out, int out_bf16, float *scratch,
                                         : 0;
             }
             /* s^T = k q^T, 8 keys at a time */
-            for (int t0 = 0; t0 < T; t0 += 8) {
-                int nt = T - t0 < 8 ? T - t0 : 8;
-                __m512 acc[16];
-                for (int i = 0; i < 16; i++) acc[i] = _mm512_setzero_ps();
-                mk8x32_bf(acc, kd + ((size_t)h * Tp + t0) * (D / 2), D / 2,
-                          1, qt, D / 2);
-                st_store8(st, acc, t0, nt);
-            }
+            for (int t0 = 0; t0 < T; t0 += 8)
+                st_tile8_bf(st, kd + ((size_t)h * Tp + t0) * (D / 2), D / 2,
+                            qt, t0);
             /* softmax down the columns; each key pair's probabilities
              * go to pt as bf16 pairs per query */
             __m512 inv[2];
@@ -552,10 +593,10 @@ static void mha_fused_dpbf16(void *out, int out_bf16, float *scratch,
                 __m512 mx = col_max16(c, T);
                 __m512 sum = _mm512_setzero_ps();
                 for (int t2 = 0; t2 < T2; t2++) {
-                    __m512 e0 = exp_neg16(_mm512_sub_ps(
+                    __m512 e0 = exp2_neg16(_mm512_sub_ps(
                         _mm512_load_ps(c + (size_t)(2 * t2) * QB), mx));
                     __m512 e1 = 2 * t2 + 1 < T
-                                    ? exp_neg16(_mm512_sub_ps(
+                                    ? exp2_neg16(_mm512_sub_ps(
                                           _mm512_load_ps(
                                               c + (size_t)(2 * t2 + 1) * QB),
                                           mx))
@@ -568,12 +609,9 @@ static void mha_fused_dpbf16(void *out, int out_bf16, float *scratch,
                 inv[j] = _mm512_div_ps(_mm512_set1_ps(1.0f), sum);
             }
             /* o^T = v^T p^T, 8 channels at a time */
-            for (int d0 = 0; d0 < D; d0 += 8) {
-                __m512 acc[16];
-                for (int i = 0; i < 16; i++) acc[i] = _mm512_setzero_ps();
-                mk8x32_bf(acc, vd + ((size_t)h * D + d0) * T2, T2, 1, pt, T2);
-                o_store8(out, out_bf16, acc, inv, ot, i0, R, C, h, D, d0);
-            }
+            for (int d0 = 0; d0 < D; d0 += 8)
+                o_tile8_bf(out, out_bf16, vd + ((size_t)h * D + d0) * T2,
+                           pt, T2, inv, ot, i0, R, C, h, D, d0);
         }
         free(st);
         free(pt);
@@ -647,23 +685,6 @@ static inline void amx_32x32(float *c, long ldc, const uint8_t *a0,
     _tile_stored(1, cb + 64, ldc);
     _tile_stored(2, cb + 16 * ldc, ldc);
     _tile_stored(3, cb + 16 * ldc + 64, ldc);
-}
-
-/* 2^x for x <= 0 on 16 lanes: x = n + r, |r| <= 1/2, a degree-5
- * Taylor polynomial of 2^r (relative error below 3e-6, far under the
- * bf16 rounding its results get) scaled by 2^n in one instruction. */
-static inline __m512 exp2_neg16(__m512 x) {
-    x = _mm512_max_ps(x, _mm512_set1_ps(-126.0f));
-    __m512 n = _mm512_roundscale_ps(x, _MM_FROUND_TO_NEAREST_INT |
-                                           _MM_FROUND_NO_EXC);
-    __m512 r = _mm512_sub_ps(x, n);
-    __m512 p = _mm512_set1_ps(1.3333558e-3f);
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(9.6181291e-3f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.5504109e-2f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(0.24022651f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(0.69314718f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
-    return _mm512_scalef_ps(p, n);
 }
 
 /* Fused attention in bf16 on AMX: per head and block of 32 queries,
