@@ -78,11 +78,12 @@ void nn_bmm_strided(float *c, const void *a, const void *b, int B, int M,
 
 /* ---- linear layers with constant weights (inference) ---- */
 
-/* A linear layer whose weight(OC, C) and bias(OC) stay unchanged while
- * the handle lives (a pretrained backbone's layers). At the first forward
- * in each precision the weight is reordered once into the layout the
- * matmul prefers (f32 or bf16), so later calls skip that packing. The
- * handle keeps pointers to the caller's tensors, which must outlive it. */
+/* A linear layer with constant weight(OC, C) and bias(OC) (a pretrained
+ * backbone's layers). nn_linear_pack copies the weight at once into the
+ * f32 layout the matmul prefers and keeps no pointer to it (the caller
+ * may free it: the packed copy is the only one, not a second); the first
+ * forward in bf16 packs a bf16 copy from it, kept alongside. The bias is
+ * read in place and must outlive the handle. */
 typedef struct nn_linear_packed nn_linear_packed;
 typedef enum { NN_ACT_NONE = 0, NN_ACT_GELU = 1, NN_ACT_QUICK_GELU = 2 } nn_act;
 /* NULL when out of memory. */

@@ -590,27 +590,79 @@ void nn_bmm_strided(float *c, const void *a, const void *b, int B, int M,
 /* ---- linear layers with constant weights ---- */
 
 struct nn_linear_packed {
-    const float *weight, *bias; /* the caller's (OC, C) and (OC)        */
+    const float *bias;          /* the caller's (OC), or NULL           */
     int C, OC;
-    int prec;                   /* precision of `data`; -1: not packed  */
-    dnnl_memory_desc_t md;      /* layout of `data`                     */
-    void *data;
+    /* the weight^T (C, OC) per precision ([0] f32, [1] bf16) in the
+     * layout its matmul prefers; data[0] is made at nn_linear_pack and
+     * is the source of every later packing, data[1] on first bf16 use */
+    dnnl_memory_desc_t md[2];
+    void *data[2];
 };
+
+/* Reorder `from` (layout from_md) into a new buffer of layout to_md;
+ * NULL when out of memory. */
+static void *reorder_new(const dnnl_memory_desc_t *from_md, const void *from,
+                         const dnnl_memory_desc_t *to_md) {
+    size_t bytes = dnnl_memory_desc_get_size(to_md);
+    void *to = aligned_alloc(64, (bytes + 63) / 64 * 64);
+    if (!to) return NULL;
+    dnnl_memory_t mf = mem_new(from_md), mt = mem_new(to_md);
+    DNNL_OK(dnnl_memory_set_data_handle(mf, (void *)from));
+    DNNL_OK(dnnl_memory_set_data_handle(mt, to));
+    dnnl_primitive_desc_t pd;
+    dnnl_primitive_t r;
+    DNNL_OK(dnnl_reorder_primitive_desc_create(&pd, from_md, g_engine, to_md,
+                                               g_engine, NULL));
+    DNNL_OK(dnnl_primitive_create(&r, pd));
+    dnnl_primitive_desc_destroy(pd);
+    dnnl_exec_arg_t a[2] = {{DNNL_ARG_FROM, mf}, {DNNL_ARG_TO, mt}};
+    run(r, 2, a);
+    dnnl_primitive_destroy(r);
+    dnnl_memory_destroy(mf);
+    dnnl_memory_destroy(mt);
+    return to;
+}
+
+/* The weights layout oneDNN prefers for a plain f32 matmul of this
+ * shape (the row count does not change it on the CPUs measured; a call
+ * whose matmul wants another layout repacks, see packed_fill). */
+static void packed_f32_md(dnnl_memory_desc_t *out, int C, int OC) {
+    dnnl_memory_desc_t a_md, b_md, c_md;
+    md_matrix(&a_md, 64, C, 0, dnnl_f32);
+    dnnl_dims_t bd = {C, OC};
+    DNNL_OK(dnnl_memory_desc_init_by_tag(&b_md, 2, bd, dnnl_f32,
+                                         dnnl_format_tag_any));
+    md_matrix(&c_md, 64, OC, 0, dnnl_f32);
+    dnnl_matmul_desc_t desc;
+    DNNL_OK(dnnl_matmul_desc_init(&desc, &a_md, &b_md, NULL, &c_md));
+    dnnl_primitive_desc_t pd;
+    DNNL_OK(dnnl_primitive_desc_create(&pd, &desc, NULL, g_engine, NULL));
+    *out = *dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0);
+    dnnl_primitive_desc_destroy(pd);
+}
 
 nn_linear_packed *nn_linear_pack(const float *weight, const float *bias,
                                  int C, int OC) {
     UAD_ASSERT(weight && C > 0 && OC > 0);
     nn_linear_packed *p = calloc(1, sizeof *p);
     if (!p) return NULL;
-    p->weight = weight, p->bias = bias;
+    p->bias = bias;
     p->C = C, p->OC = OC;
-    p->prec = -1;
+    engine_init();
+    dnnl_memory_desc_t user_md;
+    md_matrix(&user_md, C, OC, 1, dnnl_f32); /* weight(OC, C) read as ^T */
+    packed_f32_md(&p->md[0], C, OC);
+    if (!(p->data[0] = reorder_new(&user_md, weight, &p->md[0]))) {
+        free(p);
+        return NULL;
+    }
     return p;
 }
 
 void nn_linear_packed_free(nn_linear_packed *p) {
     if (!p) return;
-    free(p->data);
+    free(p->data[0]);
+    free(p->data[1]);
     free(p);
 }
 
@@ -669,32 +721,18 @@ static nn_entry *packed_entry(const nn_linear_packed *p, int T, nn_act act,
     return e;
 }
 
-/* Reorder the caller's weight, read as the (C, OC) matrix weight^T, into
- * the layout `md` once (until a call needs another layout or precision). */
+/* The weight in the current precision and in the layout `md`: packed
+ * from the f32 copy at the first call in bf16 (kept, so that switching
+ * precision does not repack), or again should a matmul want another
+ * layout. */
 static void packed_fill(nn_linear_packed *p, const dnnl_memory_desc_t *md) {
-    if (p->prec == (int)g_prec && dnnl_memory_desc_equal(&p->md, md)) return;
-    free(p->data);
-    size_t bytes = dnnl_memory_desc_get_size(md);
-    p->data = aligned_alloc(64, (bytes + 63) / 64 * 64);
-    UAD_ASSERT(p->data != NULL);
-    dnnl_memory_desc_t user_md;
-    md_matrix(&user_md, p->C, p->OC, 1, dnnl_f32);
-    dnnl_memory_t from = mem_new(&user_md), to = mem_new(md);
-    DNNL_OK(dnnl_memory_set_data_handle(from, (void *)p->weight));
-    DNNL_OK(dnnl_memory_set_data_handle(to, p->data));
-    dnnl_primitive_desc_t pd;
-    dnnl_primitive_t r;
-    DNNL_OK(dnnl_reorder_primitive_desc_create(&pd, &user_md, g_engine, md,
-                                               g_engine, NULL));
-    DNNL_OK(dnnl_primitive_create(&r, pd));
-    dnnl_primitive_desc_destroy(pd);
-    dnnl_exec_arg_t a[2] = {{DNNL_ARG_FROM, from}, {DNNL_ARG_TO, to}};
-    run(r, 2, a);
-    dnnl_primitive_destroy(r);
-    dnnl_memory_destroy(from);
-    dnnl_memory_destroy(to);
-    p->md = *md;
-    p->prec = (int)g_prec;
+    int i = g_prec == NN_BF16;
+    if (p->data[i] && dnnl_memory_desc_equal(&p->md[i], md)) return;
+    void *to = reorder_new(&p->md[0], p->data[0], md);
+    UAD_ASSERT(to != NULL);
+    free(p->data[i]); /* for i == 0, the source, read by now */
+    p->data[i] = to;
+    p->md[i] = *md;
 }
 
 void nn_linear_packed_forward(float *out, const float *inp,
@@ -720,7 +758,8 @@ static int amx(void) {
 static void packed_exec(nn_entry *e, nn_linear_packed *p, const void *src,
                         void *out, nn_act act, const float *scale) {
     DNNL_OK(dnnl_memory_set_data_handle(e->mem[0], (void *)src));
-    DNNL_OK(dnnl_memory_set_data_handle(e->mem[1], p->data));
+    DNNL_OK(dnnl_memory_set_data_handle(e->mem[1],
+                                         p->data[g_prec == NN_BF16]));
     DNNL_OK(dnnl_memory_set_data_handle(e->mem[2], out));
     dnnl_exec_arg_t args[5] = {{DNNL_ARG_SRC, e->mem[0]},
                                {DNNL_ARG_WEIGHTS, e->mem[1]},

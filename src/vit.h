@@ -24,7 +24,9 @@ typedef struct vit_block {
     float *norm2_w, *norm2_b;   /* (C)                               */
     float *fc1_w, *fc1_b;       /* (M, C) or SwiGLU (2M, C)           */
     float *fc2_w, *fc2_b;       /* (C, M)                            */
-    /* the four linear layers above, packed for the matmul at first use */
+    /* the four linear layers above, packed for the matmul while the
+     * block loads; their *_w pointers are NULL after loading (the packed
+     * copies are the only ones), the biases stay in the arena */
     nn_linear_packed *qkv, *proj, *fc1, *fc2;
 } vit_block;
 

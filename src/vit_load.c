@@ -265,11 +265,23 @@ typedef struct vit_loader {
     unsigned char *used;   /* per tensor of the file                  */
     float *arena;          /* NULL in the sizing pass                 */
     size_t off;
+    /* The blocks' four linear weights go through `lin`, one block's
+     * worth, and are packed (copied) into their handles as each block
+     * ends (ld_block_end), so no second f32 copy of them is kept. */
+    float *lin;            /* NULL in the sizing pass                 */
+    size_t lin_off, lin_max;
 } vit_loader;
 
 static float *ld_reserve(vit_loader *ld, size_t n) {
     float *p = ld->arena ? ld->arena + ld->off : NULL;
     ld->off += n;
+    return p;
+}
+
+static float *ld_reserve_lin(vit_loader *ld, size_t n) {
+    float *p = ld->lin ? ld->lin + ld->lin_off : NULL;
+    ld->lin_off += n;
+    if (ld->lin_off > ld->lin_max) ld->lin_max = ld->lin_off;
     return p;
 }
 
@@ -328,16 +340,23 @@ static uad_status ld_copy(vit_loader *ld, float *dst, const char *name,
     return st;
 }
 
-/* Reserve numel floats for a tensor and copy it there; *out points at
- * it (NULL in the sizing pass). Up to four dims, -1 ends the list. */
-static uad_status ld_take(vit_loader *ld, float **out, const char *name,
-                          int64_t d0, int64_t d1, int64_t d2, int64_t d3) {
+/* Reserve numel floats for a tensor (in `lin` when lin) and copy it
+ * there; *out points at it (NULL in the sizing pass). Up to four dims,
+ * -1 ends the list. */
+static uad_status ld_take_in(vit_loader *ld, int lin, float **out,
+                             const char *name, int64_t d0, int64_t d1,
+                             int64_t d2, int64_t d3) {
     int64_t dims[4] = {d0, d1, d2, d3};
     int nd = 0;
     size_t n = 1;
     while (nd < 4 && dims[nd] >= 0) n *= (size_t)dims[nd++];
-    *out = ld_reserve(ld, n);
+    *out = lin ? ld_reserve_lin(ld, n) : ld_reserve(ld, n);
     return ld_copy(ld, *out, name, nd, dims);
+}
+
+static uad_status ld_take(vit_loader *ld, float **out, const char *name,
+                          int64_t d0, int64_t d1, int64_t d2, int64_t d3) {
+    return ld_take_in(ld, 0, out, name, d0, d1, d2, d3);
 }
 
 /* "prefix" + "stem" + ".weight"/".bias" into buf. */
@@ -347,12 +366,14 @@ static const char *key(char *buf, const char *pre, const char *stem,
     return buf;
 }
 
-/* A linear layer pre+stem (OC, C) with optional bias. */
+/* A block's linear layer pre+stem (OC, C), the weight in `lin`, with
+ * optional bias. */
 static uad_status ld_linear(vit_loader *ld, float **w, float **b,
                             const char *pre, const char *stem, int OC, int C,
                             int bias) {
     char k[256];
-    uad_status st = ld_take(ld, w, key(k, pre, stem, ".weight"), OC, C, -1, -1);
+    uad_status st =
+        ld_take_in(ld, 1, w, key(k, pre, stem, ".weight"), OC, C, -1, -1);
     if (st == UAD_OK && bias)
         st = ld_take(ld, b, key(k, pre, stem, ".bias"), OC, -1, -1, -1);
     return st;
@@ -375,7 +396,7 @@ static uad_status ld_qkv(vit_loader *ld, vit_block *b, const char *pre,
                          const char *const stems[3], int C, int mask) {
     char k[256];
     int64_t wd[2] = {C, C}, bd[1] = {C};
-    b->qkv_w = ld_reserve(ld, (size_t)3 * C * C);
+    b->qkv_w = ld_reserve_lin(ld, (size_t)3 * C * C);
     b->qkv_b = mask ? ld_reserve(ld, (size_t)3 * C) : NULL;
     for (int i = 0; i < 3; i++) {
         float *w = b->qkv_w ? b->qkv_w + (size_t)i * C * C : NULL;
@@ -387,6 +408,23 @@ static uad_status ld_qkv(vit_loader *ld, vit_block *b, const char *pre,
             return st;
     }
     return UAD_OK;
+}
+
+/* After block l's tensors: in the fill pass its four linear layers are
+ * packed from `lin` (which the next block reuses) and their plain
+ * weights forgotten. */
+static uad_status ld_block_end(vit_loader *ld, uad_vit *v, int l) {
+    ld->lin_off = 0;
+    if (!ld->lin) return UAD_OK;
+    vit_block *b = &v->blocks[l];
+    int C = v->info.hidden, M = v->info.mlp_hidden;
+    int M1 = v->act == VIT_SWIGLU ? 2 * M : M;
+    b->qkv = nn_linear_pack(b->qkv_w, b->qkv_b, C, 3 * C);
+    b->proj = nn_linear_pack(b->proj_w, b->proj_b, C, C);
+    b->fc1 = nn_linear_pack(b->fc1_w, b->fc1_b, C, M1);
+    b->fc2 = nn_linear_pack(b->fc2_w, b->fc2_b, M, C);
+    b->qkv_w = b->proj_w = b->fc1_w = b->fc2_w = NULL;
+    return b->qkv && b->proj && b->fc1 && b->fc2 ? UAD_OK : UAD_ERR_NOMEM;
 }
 
 /* HF Dinov2Layer: encoder.layer.N.{norm1, attention.attention.{query,
@@ -445,7 +483,8 @@ static uad_status ld_dinov2(vit_loader *ld, uad_vit *v, const vit_opts *o) {
                       -1, -1)))
         return st;
     for (int l = 0; l < v->info.layers; l++)
-        if ((st = ld_dinov2_block(ld, &v->blocks[l], v, l, o->qkv_mask)))
+        if ((st = ld_dinov2_block(ld, &v->blocks[l], v, l, o->qkv_mask)) ||
+            (st = ld_block_end(ld, v, l)))
             return st;
     return ld_norm(ld, &v->norm_w, &v->norm_b, "", "layernorm", C);
 }
@@ -472,7 +511,7 @@ static uad_status ld_dinov3_block(vit_loader *ld, vit_block *b,
     if (v->act == VIT_SWIGLU) {
         int64_t wd[2] = {M, C}, bd[1] = {M};
         const char *parts[2] = {"mlp.gate_proj", "mlp.up_proj"};
-        b->fc1_w = ld_reserve(ld, (size_t)2 * M * C);
+        b->fc1_w = ld_reserve_lin(ld, (size_t)2 * M * C);
         b->fc1_b = mb ? ld_reserve(ld, (size_t)2 * M) : NULL;
         for (int i = 0; i < 2; i++) {
             float *w = b->fc1_w ? b->fc1_w + (size_t)i * M * C : NULL;
@@ -512,7 +551,9 @@ static uad_status ld_dinov3(vit_loader *ld, uad_vit *v, const vit_opts *o) {
                       -1, -1, -1)))
         return st;
     for (int l = 0; l < v->info.layers; l++)
-        if ((st = ld_dinov3_block(ld, &v->blocks[l], v, l, o))) return st;
+        if ((st = ld_dinov3_block(ld, &v->blocks[l], v, l, o)) ||
+            (st = ld_block_end(ld, v, l)))
+            return st;
     return ld_norm(ld, &v->norm_w, &v->norm_b, "", "norm", C);
 }
 
@@ -556,7 +597,9 @@ static uad_status ld_clip(vit_loader *ld, uad_vit *v) {
         return st;
     v->patch_b = NULL; /* CLIP's patch convolution has no bias */
     for (int l = 0; l < v->info.layers; l++)
-        if ((st = ld_clip_block(ld, &v->blocks[l], v, l))) return st;
+        if ((st = ld_clip_block(ld, &v->blocks[l], v, l)) ||
+            (st = ld_block_end(ld, v, l)))
+            return st;
     if ((st = ld_norm(ld, &v->norm_w, &v->norm_b, pre, "post_layernorm", C)))
         return st;
     v->proj = NULL;
@@ -640,27 +683,19 @@ uad_status uad_vit_load(uad_vit **out, uad_vit_kind kind, const char *dir) {
     vit_loader ld = {0};
     if (st == UAD_OK) st = uad_st_open(&sf, path);
     if (st == UAD_OK) {
-        ld = (vit_loader){sf, path, uad_calloc(uad_st_count(sf) + 1, 1),
-                          NULL, 0};
+        ld = (vit_loader){.st = sf, .path = path,
+                          .used = uad_calloc(uad_st_count(sf) + 1, 1)};
         st = ld.used ? ld_all(&ld, v, &o) : UAD_ERR_NOMEM;
     }
     if (st == UAD_OK && !(v->arena = ld.arena =
                               uad_calloc(ld.off + 1, sizeof(float))))
         st = UAD_ERR_NOMEM;
+    if (st == UAD_OK && !(ld.lin = uad_calloc(ld.lin_max + 1, sizeof(float))))
+        st = UAD_ERR_NOMEM;
     if (st == UAD_OK) st = ld_all(&ld, v, &o);
+    free(ld.lin);
     free(ld.used);
     uad_st_free(sf);
-    int C = v->info.hidden;
-    for (int l = 0; st == UAD_OK && l < v->info.layers; l++) {
-        vit_block *b = &v->blocks[l];
-        int M = v->info.mlp_hidden;
-        int M1 = v->act == VIT_SWIGLU ? 2 * M : M;
-        b->qkv = nn_linear_pack(b->qkv_w, b->qkv_b, C, 3 * C);
-        b->proj = nn_linear_pack(b->proj_w, b->proj_b, C, C);
-        b->fc1 = nn_linear_pack(b->fc1_w, b->fc1_b, C, M1);
-        b->fc2 = nn_linear_pack(b->fc2_w, b->fc2_b, M, C);
-        if (!b->qkv || !b->proj || !b->fc1 || !b->fc2) st = UAD_ERR_NOMEM;
-    }
     if (st != UAD_OK) {
         uad_vit_free(v);
         return st;

@@ -23,11 +23,16 @@ static float *zeros(size_t n) { return calloc(n, sizeof(float)); }
 
 /* max |a - b| / max(|b|_inf, floor): the error relative to the scale of
  * the reference, printed and returned. */
+/* max(a, b), NaN when either is (fmax would drop a NaN error). */
+static double max_nan(double a, double b) {
+    return isnan(a) || isnan(b) ? NAN : a > b ? a : b;
+}
+
 static double rel_err(const char *what, const float *a, const double *b,
                       size_t n, double floor) {
     double e = 0.0, s = floor;
     for (size_t i = 0; i < n; i++) {
-        e = fmax(e, fabs(a[i] - b[i]));
+        e = max_nan(e, fabs(a[i] - b[i]));
         s = fmax(s, fabs(b[i]));
     }
     printf("  %-34s max abs %.3g  rel %.3g\n", what, e, e / s);
@@ -242,7 +247,7 @@ static void test_conv_k(int k) {
     float *dw2 = zeros(nw);
     nn_conv2d_backward(NULL, dw2, NULL, c.R, c.x, c.w, 2, 3, 5, 7, 4, k);
     double e = 0;
-    for (size_t i = 0; i < nw; i++) e = fmax(e, fabs(dw2[i] - dw[i]));
+    for (size_t i = 0; i < nw; i++) e = max_nan(e, fabs(dw2[i] - dw[i]));
     CHECK(e < 1e-5);
     free(dw2);
     free(c.x), free(c.w), free(c.b), free(c.R), free(c.out), free(ref);
@@ -307,8 +312,10 @@ static void naive_packed(double *ref, const float *x, const float *w,
 
 /* Every combination of activation, scale and accumulation, three row
  * counts (the packed layout is shared; on AMX in bf16, 291 rows run as
- * 288 and 3), then bf16 where the CPU has it; the second call reuses the
- * packing. */
+ * 288 and 3), then bf16 where the CPU has it, then f32 again (the f32
+ * copy outlives the bf16 packing); the second call reuses the packing.
+ * The caller's weight is overwritten with NaN once packed: the handle
+ * must hold its own copy. */
 static void test_linear_packed(void) {
     printf("linear packed\n");
     enum { TMAX = 291 };
@@ -317,11 +324,17 @@ static void test_linear_packed(void) {
     float *s = rnd(OC, 0.1, 2), *x = rnd((size_t)TMAX * C, -2, 2);
     float *prev = rnd((size_t)TMAX * OC, -1, 1), *out = zeros((size_t)TMAX * OC);
     double *ref = malloc(sizeof(double) * TMAX * OC);
+    float *wk = malloc(sizeof(float) * (size_t)OC * C); /* the reference's */
+    memcpy(wk, w, sizeof(float) * (size_t)OC * C);
     nn_linear_packed *p = nn_linear_pack(w, b, C, OC);
     nn_linear_packed *q = nn_linear_pack(w, NULL, C, OC);
     CHECK(p != NULL && q != NULL);
-    for (int prec = 0; prec < 2; prec++) {
-        if (prec == 1 && nn_set_precision(NN_BF16) != 0) break;
+    for (size_t i = 0; i < (size_t)OC * C; i++) w[i] = NAN;
+    for (int pass = 0; pass < 3; pass++) {
+        int prec = pass == 1;
+        if (prec == 1 && nn_set_precision(NN_BF16) != 0) continue;
+        if (pass == 2 && nn_get_precision() == NN_F32) break; /* no bf16 */
+        nn_set_precision(prec ? NN_BF16 : NN_F32);
         double tol = prec ? 2e-2 : 1e-5;
         for (int ti = 0; ti < 3; ti++)
             for (int act = 0; act < 3; act++)
@@ -331,18 +344,19 @@ static void test_linear_packed(void) {
                     memcpy(out, prev, sizeof(float) * (size_t)T * OC);
                     nn_linear_packed_forward(out, x, h, T, (nn_act)act,
                                              sc ? s : NULL, acc);
-                    naive_packed(ref, x, w, h == p ? b : NULL, sc ? s : NULL,
-                                 acc ? prev : NULL, T, C, OC, (nn_act)act);
+                    naive_packed(ref, x, wk, h == p ? b : NULL,
+                                 sc ? s : NULL, acc ? prev : NULL, T, C, OC,
+                                 (nn_act)act);
                     char what[64];
                     snprintf(what, sizeof what, "%s T%d act%d scale%d acc%d%s",
-                             prec ? "bf16" : "f32", T, act, sc, acc,
-                             h == q ? " nobias" : "");
+                             prec ? "bf16" : pass ? "f32 again" : "f32", T,
+                             act, sc, acc, h == q ? " nobias" : "");
                     CHECK(rel_err(what, out, ref, (size_t)T * OC, 1e-3) < tol);
                 }
     }
     /* bf16 operands given and taken as bf16 (the ViT's bf16 path): the
      * input rounded by nn_f32_to_bf16, the bf16 output widened back */
-    if (nn_get_precision() == NN_BF16) {
+    if (nn_set_precision(NN_BF16) == 0) {
         int T = TMAX;
         uint16_t *xh = malloc(sizeof *xh * (size_t)T * C);
         uint16_t *oh = malloc(sizeof *oh * (size_t)T * OC);
@@ -353,7 +367,7 @@ static void test_linear_packed(void) {
                 uint32_t u = (uint32_t)oh[i] << 16;
                 memcpy(&out[i], &u, 4);
             }
-            naive_packed(ref, x, w, b, s, NULL, T, C, OC, (nn_act)act);
+            naive_packed(ref, x, wk, b, s, NULL, T, C, OC, (nn_act)act);
             char what[64];
             snprintf(what, sizeof what, "bf16 in/out T%d act%d", T, act);
             CHECK(rel_err(what, out, ref, (size_t)T * OC, 1e-3) < 2e-2);
@@ -361,7 +375,7 @@ static void test_linear_packed(void) {
             memcpy(out, prev, sizeof(float) * (size_t)T * OC);
             nn_linear_packed_forward_bf(out, 0, xh, 1, p, T, (nn_act)act, s,
                                         1);
-            naive_packed(ref, x, w, b, s, prev, T, C, OC, (nn_act)act);
+            naive_packed(ref, x, wk, b, s, prev, T, C, OC, (nn_act)act);
             snprintf(what, sizeof what, "bf16 in, f32 acc T%d act%d", T, act);
             CHECK(rel_err(what, out, ref, (size_t)T * OC, 1e-3) < 2e-2);
         }
@@ -372,6 +386,7 @@ static void test_linear_packed(void) {
     nn_linear_packed_free(p);
     nn_linear_packed_free(q);
     nn_linear_packed_free(NULL);
+    free(wk);
     free(w), free(b), free(s), free(x), free(prev), free(out), free(ref);
 }
 
