@@ -81,15 +81,23 @@ static uad_status load_pixels(float **pix, int *N, int *H, int *W,
     *N = n_img, *H = *W = K;
     *pix = malloc(sizeof(float) * 3 * (size_t)K * K * n_img);
     if (!*pix) return UAD_ERR_NOMEM;
+    /* every image is tried, so that all bad ones are named at once */
+    uad_status first = UAD_OK;
     for (int i = 0; i < n_img; i++) {
         uad_image img;
         uad_status s = uad_image_load(&img, images[i], NULL);
-        if (s != UAD_OK) return s;
-        s = uad_vit_preprocess(v, *pix + (size_t)i * 3 * K * K, &img, size);
-        uad_image_free(&img);
-        if (s != UAD_OK) return s;
+        if (s == UAD_OK) {
+            s = uad_vit_preprocess(v, *pix + (size_t)i * 3 * K * K, &img,
+                                   size);
+            uad_image_free(&img);
+        }
+        if (s != UAD_OK) {
+            fprintf(stderr, "uniadc: error: %s\n", uad_last_error());
+            if (first == UAD_OK) first = s;
+        }
     }
-    return UAD_OK;
+    if (first != UAD_OK) *N = -1; /* reported here */
+    return first;
 }
 
 /* Run the backbone and write one tensor per layer, with metadata. */

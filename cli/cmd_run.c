@@ -31,7 +31,7 @@ static const char *k_usage =
     "or dino.txt text encoder (the width becomes its projection width).\n"
     "--bf16: every matmul and convolution of the job (backbone, text\n"
     "encoder, training, prediction, kNN) with bf16 inputs and f32\n"
-    "accumulation (CPUs with AVX-512 bf16).\n";
+    "accumulation (AVX-512 CPUs; fastest with AVX-512 bf16 or AMX).\n";
 
 enum { O_DATA = 1, O_PRIORS, O_SET, O_KN, O_KA, O_OUT, O_METHOD, O_PER,
        O_CAND, O_SIZE, O_WIDTH, O_BACKBONE, O_EPOCHS, O_STEPS, O_BATCH,

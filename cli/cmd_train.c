@@ -37,7 +37,7 @@ static const char *k_usage =
     "  --batch N        default 16\n"
     "  --augment        random flips and 90-degree rotations\n"
     "  --bf16           bf16 matmul/conv inputs, backbone features included\n"
-    "                   (CPUs with AVX-512 bf16)\n"
+    "                   (AVX-512 CPUs; fastest with AVX-512 bf16 or AMX)\n"
     "  --threads N      compute threads (default: all cores)\n"
     "  --temp-lr X      learning-rate factor of the temperature eps\n"
     "                   (default 1, as published)\n"

@@ -98,8 +98,9 @@ int cli_check_output(const char *cmd, const char *path) {
     const char *d = slash ? (slash == dir ? "/" : (*slash = 0, dir)) : ".";
     int ok = access(d, W_OK) == 0;
     if (!ok)
-        fprintf(stderr, "uniadc %s: error: %s: cannot write there (%s is "
-                        "missing or not writable)\n", cmd, path, d);
+        fprintf(stderr, "uniadc: error: %s: cannot write there (%s is "
+                        "missing or not writable; %s writes nothing)\n",
+                path, d, cmd);
     free(dir);
     return ok ? 0 : 3;
 }

@@ -116,13 +116,19 @@ static void md_params(FILE *fp, const uad_run_params *p, float tau) {
                 p->model.backbone_dir);
     if (p->text)
         fprintf(fp, "| category embeddings | %s (frozen) |\n", p->text);
-    fprintf(fp, "| training | %d epochs x %d steps, batch %d, AdamW lr %g "
-                "(poly 0.9), betas %g/%g, wd %g, clip %g, CE weight %g%s%s |\n",
-            p->train.epochs, p->train.steps_per_epoch, p->train.batch,
+    fprintf(fp, "| training | %d %s x %d %s, batch %d, AdamW lr %g "
+                "(poly 0.9), betas %g/%g, wd %g, clip %g, CE weight %g%s |\n",
+            p->train.epochs, p->train.epochs == 1 ? "epoch" : "epochs",
+            p->train.steps_per_epoch,
+            p->train.steps_per_epoch == 1 ? "step" : "steps", p->train.batch,
             p->train.lr, p->train.beta1, p->train.beta2,
             p->train.weight_decay, p->train.clip, p->train.ce_weight,
-            p->train.augment ? ", flip/rot90 augmentation" : "",
-            p->train.bf16 ? ", bf16 compute" : "");
+            p->train.augment ? ", flip/rot90 augmentation" : "");
+    fprintf(fp, "| compute | %s |\n",
+            p->train.bf16 ? "bf16 inputs, f32 accumulation, in every matmul "
+                            "and convolution of the job (backbone, training, "
+                            "prediction, kNN)"
+                          : "f32");
 }
 
 static void md_times(FILE *fp, const run_stats *st, run_preds *const *preds,

@@ -331,9 +331,7 @@ uad_status uad_run(const uad_run_params *p0) {
     /* train.bf16 holds for the whole job: backbone features, text
      * embeddings, training, prediction and the kNN baseline. */
     nn_precision caller_prec = nn_get_precision();
-    if (nn_set_precision(p->train.bf16 ? NN_BF16 : NN_F32) != 0)
-        return uad_fail(UAD_ERR_USAGE, "run: bf16 compute needs a CPU with "
-                        "AVX-512 bf16 support");
+    if ((st = uad_set_bf16(p->train.bf16)) != UAD_OK) return st;
     st = resolve_backbone(&s, p);
     if (st == UAD_OK) st = load_inputs(&s, &rst, p);
     if (st == UAD_OK) st = text_embeddings(&s, p);

@@ -424,9 +424,7 @@ uad_status uad_train(uad_model *m, const uad_train_sample *samples,
     /* The whole call, the cached backbone features included, computes in
      * the requested precision; the caller's setting comes back after. */
     nn_precision caller_prec = nn_get_precision();
-    if (nn_set_precision(p->bf16 ? NN_BF16 : NN_F32) != 0)
-        return uad_fail(UAD_ERR_USAGE, "train: bf16 compute needs a CPU "
-                        "with AVX-512 bf16 support");
+    if ((st = uad_set_bf16(p->bf16)) != UAD_OK) return st;
     st = prepare_all(&d, m, samples, n);
     if (!st) st = trainer_init(&t, m, p->batch, n);
     if (!st && uad_has_vit(m))

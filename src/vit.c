@@ -227,9 +227,10 @@ uad_status uad_vit_features(const uad_vit *v, float *const *out,
                             const int *layers, int n_layers, int layer_norm,
                             const float *pixels, int N, int H, int W) {
     int C = v->info.hidden, p = v->info.patch, L = v->info.layers;
-    if (n_layers < 1 || n_layers > L + 1 || N < 1)
-        return uad_fail(UAD_ERR_USAGE, "features: %d layers of %d images",
-                        n_layers, N);
+    if (n_layers < 1 || N < 1)
+        return uad_fail(UAD_ERR_USAGE, "features: %s", n_layers < 1
+                        ? "no layers asked" : "no images");
+    /* each layer in 0..L and asked once (so at most L + 1 of them) */
     for (int i = 0; i < n_layers; i++) {
         if (layers[i] < 0 || layers[i] > L)
             return uad_fail(UAD_ERR_USAGE, "features: layer %d is not in "
@@ -271,7 +272,7 @@ uad_status uad_vit_features(const uad_vit *v, float *const *out,
 uad_status uad_vit_pooled(const uad_vit *v, float *pooled, float *embeds,
                           const float *pixels, int N, int H, int W) {
     int C = v->info.hidden, p = v->info.patch, Pd = v->info.proj_dim;
-    if (N < 1) return uad_fail(UAD_ERR_USAGE, "pooled: %d images", N);
+    if (N < 1) return uad_fail(UAD_ERR_USAGE, "pooled: no images");
     if (embeds && !v->proj)
         return uad_fail(UAD_ERR_USAGE, "image embeddings need CLIP's "
                         "visual_projection, which this checkpoint lacks");

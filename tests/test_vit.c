@@ -618,6 +618,17 @@ static void test_failures(void) {
         CHECK_STR_CONTAINS(uad_last_error(), "layer 4 is not in 0..3");
         CHECK(uad_vit_features(v, maps, dup, 2, 1, pix, 1, 8, 8) ==
               UAD_ERR_USAGE);
+        CHECK_STR_CONTAINS(uad_last_error(), "layer 2 is asked twice");
+        /* more layers than the model has, one out of range: the range
+         * is what gets named, not the count */
+        float *maps5[5] = {NULL};
+        int many[5] = {6, 1, 2, 3, 0};
+        CHECK(uad_vit_features(v, maps5, many, 5, 1, pix, 1, 8, 8) ==
+              UAD_ERR_USAGE);
+        CHECK_STR_CONTAINS(uad_last_error(), "layer 6 is not in 0..3");
+        CHECK(uad_vit_features(v, maps, lay, 0, 1, pix, 1, 8, 8) ==
+              UAD_ERR_USAGE);
+        CHECK_STR_CONTAINS(uad_last_error(), "no layers asked");
         CHECK(uad_vit_features(v, maps, lay + 1, 1, 1, pix, 1, 3, 8) ==
               UAD_ERR_USAGE);
         CHECK_STR_CONTAINS(uad_last_error(), "smaller than one");
