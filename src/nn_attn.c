@@ -120,6 +120,25 @@ static inline __m512 exp2_neg16(__m512 x) {
     p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
     return _mm512_scalef_ps(p, n);
 }
+
+/* 2^x for x <= 0 on 16 lanes to f32 accuracy: the same reduction with a
+ * degree-6 Taylor polynomial (relative error below 2e-7, as exp_neg16,
+ * in 9 instructions instead of 15). Arguments below -126 give
+ * subnormals or zero through scalef, so no clamp is needed. */
+static inline __m512 exp2_f32_16(__m512 x) {
+    __m512 n = _mm512_roundscale_ps(x, _MM_FROUND_TO_NEAREST_INT |
+                                           _MM_FROUND_NO_EXC);
+    __m512 r = _mm512_mul_ps(_mm512_sub_ps(x, n),
+                             _mm512_set1_ps(0.693147181f));
+    __m512 p = _mm512_set1_ps(1.0f / 720.0f);
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 120.0f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 24.0f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 6.0f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(0.5f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
+    return _mm512_scalef_ps(p, n);
+}
 #endif
 
 /* Largest of x[0..n-1], n >= 1. On AVX-512 with four running maxima
@@ -416,7 +435,8 @@ static void mha_fused_f32(void *out, int out_bf16, float *scratch,
                 memset(kr, 0, sizeof(float) * (size_t)D);
             }
         }
-    float scale = 1.0f / sqrtf((float)D);
+    /* log2(e) folded in: the softmax takes powers of 2 (exp2_f32_16) */
+    float scale = 1.44269504f / sqrtf((float)D);
     #pragma omp parallel if (T > 16)
     {
         float *st = aligned_alloc(64, sizeof(float) * QB * (size_t)Tp);
@@ -430,7 +450,7 @@ static void mha_fused_f32(void *out, int out_bf16, float *scratch,
             const float *q = qkv + (size_t)h * D;
             const float *k = kd + (size_t)h * Tp * D;
             const float *v = vd + (size_t)h * T * D;
-            /* q^T of the block, (D, 32), scaled by 1/sqrt(D), zero past
+            /* q^T of the block, (D, 32), scaled by log2(e) / sqrt(D), zero past
              * the last query */
             for (int d = 0; d < D; d++)
                 for (int r = 0; r < QB; r++)
@@ -446,7 +466,7 @@ static void mha_fused_f32(void *out, int out_bf16, float *scratch,
                 __m512 mx = col_max16(c, T);
                 __m512 sum = _mm512_setzero_ps();
                 for (int t = 0; t < T; t++) {
-                    __m512 e = exp_neg16(_mm512_sub_ps(
+                    __m512 e = exp2_f32_16(_mm512_sub_ps(
                         _mm512_load_ps(c + (size_t)t * QB), mx));
                     _mm512_store_ps(c + (size_t)t * QB, e);
                     sum = _mm512_add_ps(sum, e);
