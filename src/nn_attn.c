@@ -545,6 +545,13 @@ static void mha_fused_dpbf16(void *out, int out_bf16, float *scratch,
      * vd: per head (D, T2) key pairs of each channel, zero past T */
     uint32_t *kd = (uint32_t *)scratch;
     uint32_t *vd = kd + (size_t)H * Tp * (D / 2);
+    /* interleaves two 16-lane halves: lane 2r from the lower, 2r + 1
+     * from the upper */
+    __m512i mix = _mm512_set_epi16(
+        31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9, 24, 8, 23, 7,
+        22, 6, 21, 5, 20, 4, 19, 3, 18, 2, 17, 1, 16, 0);
+    /* k: 32 channels at a time are 16 channel pairs in vcvtne2ps2bf16's
+     * own lane order; the rest one pair at a time */
     #pragma omp parallel for schedule(static) if (T > 64)
     for (int t = 0; t < Tp; t++)
         for (int h = 0; h < H; h++) {
@@ -554,31 +561,59 @@ static void mha_fused_dpbf16(void *out, int out_bf16, float *scratch,
                 continue;
             }
             const float *src = qkv + (size_t)t * ld + C + (size_t)h * D;
-            for (int d = 0; d < D / 2; d++)
+            int d = 0;
+            for (; 2 * d + 32 <= D; d += 16)
+                _mm512_storeu_si512(kr + d, (__m512i)_mm512_cvtne2ps_pbh(
+                                                _mm512_loadu_ps(src + 2 * d + 16),
+                                                _mm512_loadu_ps(src + 2 * d)));
+            for (; d < D / 2; d++)
                 kr[d] = bf16_bits(src[2 * d]) | bf16_bits(src[2 * d + 1]) << 16;
         }
-    #pragma omp parallel for schedule(static) if (T > 64)
-    for (int j = 0; j < H * D; j++) {
-        int h = j / D, d = j % D;
-        uint32_t *vr = vd + (size_t)j * T2;
-        const float *src = qkv + 2 * C + (size_t)h * D + d;
-        for (int t2 = 0; t2 < T2; t2++) {
-            uint32_t lo = bf16_bits(src[(size_t)(2 * t2) * ld]);
-            uint32_t hi = 2 * t2 + 1 < T
-                              ? bf16_bits(src[(size_t)(2 * t2 + 1) * ld])
-                              : 0;
-            vr[t2] = lo | hi << 16;
+    /* v, transposed to key pairs per channel: per 16 channels and 16 key
+     * pairs, each pair's two rows converted and interleaved into a tile,
+     * then written out channel by channel; widths not a multiple of 16
+     * one value at a time */
+    if (D % 16 == 0) {
+        int nd = D / 16, nt = (T2 + 15) / 16;
+        #pragma omp parallel for schedule(static) if (T > 64)
+        for (int job = 0; job < H * nd * nt; job++) {
+            int h = job / (nd * nt), d0 = job / nt % nd * 16;
+            int p0 = job % nt * 16, n = T2 - p0 < 16 ? T2 - p0 : 16;
+            const float *src = qkv + 2 * C + (size_t)h * D + d0;
+            uint32_t tile[16][16];
+            for (int i = 0; i < n; i++) {
+                int t = 2 * (p0 + i);
+                __m512 lo = _mm512_loadu_ps(src + (size_t)t * ld);
+                __m512 hi = t + 1 < T ? _mm512_loadu_ps(src + (size_t)(t + 1) * ld)
+                                      : _mm512_setzero_ps();
+                _mm512_storeu_si512(tile[i], _mm512_permutexvar_epi16(
+                                                 mix, (__m512i)_mm512_cvtne2ps_pbh(
+                                                          hi, lo)));
+            }
+            for (int c = 0; c < 16; c++) {
+                uint32_t *vr = vd + ((size_t)h * D + d0 + c) * T2 + p0;
+                for (int i = 0; i < n; i++) vr[i] = tile[i][c];
+            }
+        }
+    } else {
+        #pragma omp parallel for schedule(static) if (T > 64)
+        for (int j = 0; j < H * D; j++) {
+            int h = j / D, d = j % D;
+            uint32_t *vr = vd + (size_t)j * T2;
+            const float *src = qkv + 2 * C + (size_t)h * D + d;
+            for (int t2 = 0; t2 < T2; t2++) {
+                uint32_t lo = bf16_bits(src[(size_t)(2 * t2) * ld]);
+                uint32_t hi = 2 * t2 + 1 < T
+                                  ? bf16_bits(src[(size_t)(2 * t2 + 1) * ld])
+                                  : 0;
+                vr[t2] = lo | hi << 16;
+            }
         }
     }
     /* log2(e) folded in: the softmax takes powers of 2 (exp2_neg16,
      * cheaper than exp and exact enough for probabilities rounded to
      * bf16) */
     float scale = 1.44269504f / sqrtf((float)D);
-    /* interleaves two 16-lane halves: lane 2r from the lower, 2r + 1
-     * from the upper */
-    __m512i mix = _mm512_set_epi16(
-        31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9, 24, 8, 23, 7,
-        22, 6, 21, 5, 20, 4, 19, 3, 18, 2, 17, 1, 16, 0);
     #pragma omp parallel if (T > 16)
     {
         float *st = aligned_alloc(64, sizeof(float) * QB * (size_t)Tp);
