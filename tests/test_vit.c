@@ -549,6 +549,16 @@ static void expect_fail(const char *dir, uad_status st, const char *needle) {
     CHECK_STR_CONTAINS(uad_last_error(), needle);
 }
 
+/* uad_vit_features on n layers of one 8 x W image must refuse with
+ * UAD_ERR_USAGE and an error containing msg. */
+static void bad_features(const uad_vit *v, const int *layers, int n, int W,
+                         const char *msg) {
+    float *maps[5] = {NULL}, pix[3 * 8 * 8] = {0};
+    CHECK(uad_vit_features(v, maps, layers, n, 1, pix, 1, 8, W) ==
+          UAD_ERR_USAGE);
+    CHECK_STR_CONTAINS(uad_last_error(), msg);
+}
+
 static void test_failures(void) {
     char *dir = tu_tmpdir("vit"), cfg[64], model[64];
     snprintf(cfg, sizeof cfg, "%s/config.json", dir);
@@ -611,27 +621,15 @@ static void test_failures(void) {
 
     /* bad feature requests */
     if (v) {
-        float *maps[2] = {NULL, NULL}, pix[3 * 8 * 8] = {0};
         int lay[2] = {4, 1}, dup[2] = {2, 2};
-        CHECK(uad_vit_features(v, maps, lay, 1, 1, pix, 1, 8, 8) ==
-              UAD_ERR_USAGE);
-        CHECK_STR_CONTAINS(uad_last_error(), "layer 4 is not in 0..3");
-        CHECK(uad_vit_features(v, maps, dup, 2, 1, pix, 1, 8, 8) ==
-              UAD_ERR_USAGE);
-        CHECK_STR_CONTAINS(uad_last_error(), "layer 2 is asked twice");
         /* more layers than the model has, one out of range: the range
          * is what gets named, not the count */
-        float *maps5[5] = {NULL};
         int many[5] = {6, 1, 2, 3, 0};
-        CHECK(uad_vit_features(v, maps5, many, 5, 1, pix, 1, 8, 8) ==
-              UAD_ERR_USAGE);
-        CHECK_STR_CONTAINS(uad_last_error(), "layer 6 is not in 0..3");
-        CHECK(uad_vit_features(v, maps, lay, 0, 1, pix, 1, 8, 8) ==
-              UAD_ERR_USAGE);
-        CHECK_STR_CONTAINS(uad_last_error(), "no layers asked");
-        CHECK(uad_vit_features(v, maps, lay + 1, 1, 1, pix, 1, 3, 8) ==
-              UAD_ERR_USAGE);
-        CHECK_STR_CONTAINS(uad_last_error(), "smaller than one");
+        bad_features(v, lay, 1, 8, "layer 4 is not in 0..3");
+        bad_features(v, dup, 2, 8, "layer 2 is asked twice");
+        bad_features(v, many, 5, 8, "layer 6 is not in 0..3");
+        bad_features(v, lay, 0, 8, "no layers asked");
+        bad_features(v, lay + 1, 1, 3, "smaller than one");
     }
     uad_vit_free(v);
     unlink(cfg);
