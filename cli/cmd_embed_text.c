@@ -25,7 +25,8 @@ static const char *k_usage =
     "                           each description, embedded, L2-normalised,\n"
     "                           averaged and L2-normalised again\n"
     "and as metadata the texts, categories and templates (JSON arrays).\n"
-    "--bf16: bf16 matmul inputs, f32 accumulation (AVX-512 CPUs).\n"
+    "--bf16: bf16 matmul inputs, f32 accumulation (AVX-512 CPUs; fastest\n"
+    "with AVX-512 bf16 or AMX).\n"
     "Common options: --seed (unused here), --quiet, --verbose, --help.\n";
 
 /* "clip:DIR" or "dinotxt:DIR" -> DIR, or NULL. */

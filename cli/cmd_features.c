@@ -32,7 +32,8 @@ static const char *k_usage =
     "           (pooler_output), and for CLIP image_embeds (N, P): its\n"
     "           visual_projection (get_image_features); runs the network\n"
     "           once more.\n"
-    "--bf16     bf16 matmul inputs, f32 accumulation (AVX-512 CPUs).\n"
+    "--bf16     bf16 matmul inputs, f32 accumulation (AVX-512 CPUs;\n"
+    "           fastest with AVX-512 bf16 or AMX).\n"
     "Writes features.<block> (N, C, H/p, W/p) F32 tensors in one file.\n";
 
 /* "3,6,9" -> layers; count or -1 on a bad list. */

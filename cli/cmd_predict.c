@@ -24,7 +24,8 @@ static const char *k_usage =
     "layout read by `uniadc eval --maps OUT --class-maps OUT`.\n"
     "Maps have each input's own size.\n\n"
     "options: --tau T (override the model's threshold), --quiet, --verbose\n"
-    "  --bf16  bf16 matmul/conv inputs, f32 accumulation (AVX-512 CPUs)\n"
+    "  --bf16  bf16 matmul/conv inputs, f32 accumulation (AVX-512 CPUs;\n"
+    "          fastest with AVX-512 bf16 or AMX)\n"
     "  --backbone KIND:DIR  the ViT checkpoint folder of a model trained on\n"
     "         one (default: the folder recorded in the model file); it must\n"
     "         be of the recorded kind and shape\n";
@@ -212,7 +213,16 @@ static int list_items(item **items, size_t *n, uad_dataset **ds,
             split_path(it, it->path);
         }
     }
-    return 0;
+    /* images named on the command line that cannot be opened are all
+     * listed before any prediction is printed */
+    int missing = 0;
+    for (size_t i = 0; !o->dir && i < *n; i++)
+        if (access((*items)[i].path, R_OK) != 0) {
+            fprintf(stderr, "uniadc: error: %s: cannot open: %s\n",
+                    (*items)[i].path, strerror(errno));
+            missing++;
+        }
+    return missing ? UAD_ERR_IO : 0;
 }
 
 int cmd_predict(int argc, char **argv) {

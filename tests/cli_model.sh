@@ -77,6 +77,13 @@ expect_rc 4 "truncated model" "$bin" predict --model "$tmp/cut.st" \
 "$bin" predict --model "$tmp/cut.st" "$data/ds/test/good/000.png" 2>&1 \
   | grep -q "cut.st" && ok || bad "error names the file"
 expect_rc 3 "missing model" "$bin" predict --model "$tmp/none.st" x.png
+# every unreadable image named, nothing predicted
+out=$("$bin" predict --model "$tmp/zero.st" "$tmp/nope1.png" \
+  "$data/ds/test/good/000.png" "$tmp/nope2.png" 2>"$tmp/err.txt")
+rc=$?
+[ $rc -eq 3 ] && [ -z "$out" ] && grep -q "nope1.png: cannot open" "$tmp/err.txt" \
+  && grep -q "nope2.png: cannot open" "$tmp/err.txt" && ok \
+  || bad "predict names every missing image (exit $rc)"
 
 # a frozen ViT backbone (tiny random DINOv2) with CLIP text embeddings
 vit=$src/tests/data/vit/dinov2
