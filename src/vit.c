@@ -230,11 +230,23 @@ uad_status uad_vit_features(const uad_vit *v, float *const *out,
     if (n_layers < 1 || N < 1)
         return uad_fail(UAD_ERR_USAGE, "features: %s", n_layers < 1
                         ? "no layers asked" : "no images");
-    /* each layer in 0..L and asked once (so at most L + 1 of them) */
+    /* each layer in 0..L (all those out of range named at once) and
+     * asked once, so at most L + 1 of them */
+    char bad[160] = "";
+    int n_bad = 0;
+    for (int i = 0; i < n_layers; i++)
+        if (layers[i] < 0 || layers[i] > L) {
+            size_t at = strlen(bad);
+            if (at < sizeof bad - 16)
+                snprintf(bad + at, sizeof bad - at, "%s%d", n_bad ? ", " : "",
+                         layers[i]);
+            n_bad++;
+        }
+    if (n_bad)
+        return uad_fail(UAD_ERR_USAGE, "features: layer%s %s %s not in 0..%d",
+                        n_bad > 1 ? "s" : "", bad, n_bad > 1 ? "are" : "is",
+                        L);
     for (int i = 0; i < n_layers; i++) {
-        if (layers[i] < 0 || layers[i] > L)
-            return uad_fail(UAD_ERR_USAGE, "features: layer %d is not in "
-                            "0..%d", layers[i], L);
         for (int j = 0; j < i; j++)
             if (layers[j] == layers[i])
                 return uad_fail(UAD_ERR_USAGE, "features: layer %d is "

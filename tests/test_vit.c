@@ -628,6 +628,8 @@ static void test_failures(void) {
         bad_features(v, lay, 1, 8, "layer 4 is not in 0..3");
         bad_features(v, dup, 2, 8, "layer 2 is asked twice");
         bad_features(v, many, 5, 8, "layer 6 is not in 0..3");
+        int far[4] = {6, 12, 1, -1};
+        bad_features(v, far, 4, 8, "layers 6, 12, -1 are not in 0..3");
         bad_features(v, lay, 0, 8, "no layers asked");
         bad_features(v, lay + 1, 1, 3, "smaller than one");
     }
