@@ -18,15 +18,14 @@ typedef enum vit_act {
 /* One pre-norm block (HF Dinov2Layer / CLIPEncoderLayer). */
 typedef struct vit_block {
     float *norm1_w, *norm1_b;   /* (C)                               */
-    float *qkv_w, *qkv_b;       /* (3C, C), (3C): query, key, value  */
-    float *proj_w, *proj_b;     /* (C, C), (C): attention output     */
+    float *qkv_b;               /* (3C): query, key, value biases    */
+    float *proj_b;              /* (C): attention output             */
     float *ls1, *ls2;           /* (C) layer scale, NULL for CLIP     */
     float *norm2_w, *norm2_b;   /* (C)                               */
-    float *fc1_w, *fc1_b;       /* (M, C) or SwiGLU (2M, C)           */
-    float *fc2_w, *fc2_b;       /* (C, M)                            */
-    /* the four linear layers above, packed for the matmul while the
-     * block loads; their *_w pointers are NULL after loading (the packed
-     * copies are the only ones), the biases stay in the arena */
+    float *fc1_b;               /* (M) or SwiGLU (2M)                */
+    float *fc2_b;               /* (C)                               */
+    /* the four linear layers: weights packed for the matmul while the
+     * block loads (the only copy), the biases above read in place */
     nn_linear_packed *qkv, *proj, *fc1, *fc2;
 } vit_block;
 

@@ -270,6 +270,10 @@ typedef struct vit_loader {
      * ends (ld_block_end), so no second f32 copy of them is kept. */
     float *lin;            /* NULL in the sizing pass                 */
     size_t lin_off, lin_max;
+    /* the current block's weights in `lin`: qkv (3C, C) query, key,
+     * value stacked; proj (C, C); fc1 (M, C) or SwiGLU (2M, C); fc2
+     * (C, M) */
+    float *qkv_w, *proj_w, *fc1_w, *fc2_w;
 } vit_loader;
 
 static float *ld_reserve(vit_loader *ld, size_t n) {
@@ -396,10 +400,10 @@ static uad_status ld_qkv(vit_loader *ld, vit_block *b, const char *pre,
                          const char *const stems[3], int C, int mask) {
     char k[256];
     int64_t wd[2] = {C, C}, bd[1] = {C};
-    b->qkv_w = ld_reserve_lin(ld, (size_t)3 * C * C);
+    ld->qkv_w = ld_reserve_lin(ld, (size_t)3 * C * C);
     b->qkv_b = mask ? ld_reserve(ld, (size_t)3 * C) : NULL;
     for (int i = 0; i < 3; i++) {
-        float *w = b->qkv_w ? b->qkv_w + (size_t)i * C * C : NULL;
+        float *w = ld->qkv_w ? ld->qkv_w + (size_t)i * C * C : NULL;
         uad_status st = ld_copy(ld, w, key(k, pre, stems[i], ".weight"), 2, wd);
         if (st != UAD_OK) return st;
         if (!(mask & (1 << i))) continue;
@@ -411,19 +415,17 @@ static uad_status ld_qkv(vit_loader *ld, vit_block *b, const char *pre,
 }
 
 /* After block l's tensors: in the fill pass its four linear layers are
- * packed from `lin` (which the next block reuses) and their plain
- * weights forgotten. */
+ * packed from `lin`, which the next block reuses. */
 static uad_status ld_block_end(vit_loader *ld, uad_vit *v, int l) {
     ld->lin_off = 0;
     if (!ld->lin) return UAD_OK;
     vit_block *b = &v->blocks[l];
     int C = v->info.hidden, M = v->info.mlp_hidden;
     int M1 = v->act == VIT_SWIGLU ? 2 * M : M;
-    b->qkv = nn_linear_pack(b->qkv_w, b->qkv_b, C, 3 * C);
-    b->proj = nn_linear_pack(b->proj_w, b->proj_b, C, C);
-    b->fc1 = nn_linear_pack(b->fc1_w, b->fc1_b, C, M1);
-    b->fc2 = nn_linear_pack(b->fc2_w, b->fc2_b, M, C);
-    b->qkv_w = b->proj_w = b->fc1_w = b->fc2_w = NULL;
+    b->qkv = nn_linear_pack(ld->qkv_w, b->qkv_b, C, 3 * C);
+    b->proj = nn_linear_pack(ld->proj_w, b->proj_b, C, C);
+    b->fc1 = nn_linear_pack(ld->fc1_w, b->fc1_b, C, M1);
+    b->fc2 = nn_linear_pack(ld->fc2_w, b->fc2_b, M, C);
     return b->qkv && b->proj && b->fc1 && b->fc2 ? UAD_OK : UAD_ERR_NOMEM;
 }
 
@@ -442,15 +444,15 @@ static uad_status ld_dinov2_block(vit_loader *ld, vit_block *b,
     uad_status st;
     if ((st = ld_norm(ld, &b->norm1_w, &b->norm1_b, pre, "norm1", C)) ||
         (st = ld_qkv(ld, b, pre, qkv, C, qkv_mask)) ||
-        (st = ld_linear(ld, &b->proj_w, &b->proj_b, pre,
+        (st = ld_linear(ld, &ld->proj_w, &b->proj_b, pre,
                         "attention.output.dense", C, C, 1)) ||
         (st = ld_take(ld, &b->ls1, key(k, pre, "layer_scale1", ".lambda1"),
                       C, -1, -1, -1)) ||
         (st = ld_norm(ld, &b->norm2_w, &b->norm2_b, pre, "norm2", C)) ||
-        (st = ld_linear(ld, &b->fc1_w, &b->fc1_b, pre,
+        (st = ld_linear(ld, &ld->fc1_w, &b->fc1_b, pre,
                         sw ? "mlp.weights_in" : "mlp.fc1", sw ? 2 * M : M,
                         C, 1)) ||
-        (st = ld_linear(ld, &b->fc2_w, &b->fc2_b, pre,
+        (st = ld_linear(ld, &ld->fc2_w, &b->fc2_b, pre,
                         sw ? "mlp.weights_out" : "mlp.fc2", C, M, 1)) ||
         (st = ld_take(ld, &b->ls2, key(k, pre, "layer_scale2", ".lambda1"),
                       C, -1, -1, -1)))
@@ -502,7 +504,7 @@ static uad_status ld_dinov3_block(vit_loader *ld, vit_block *b,
     uad_status st;
     if ((st = ld_norm(ld, &b->norm1_w, &b->norm1_b, pre, "norm1", C)) ||
         (st = ld_qkv(ld, b, pre, qkv, C, o->qkv_mask)) ||
-        (st = ld_linear(ld, &b->proj_w, &b->proj_b, pre, "attention.o_proj",
+        (st = ld_linear(ld, &ld->proj_w, &b->proj_b, pre, "attention.o_proj",
                         C, C, o->proj_bias)) ||
         (st = ld_take(ld, &b->ls1, key(k, pre, "layer_scale1", ".lambda1"),
                       C, -1, -1, -1)) ||
@@ -511,21 +513,21 @@ static uad_status ld_dinov3_block(vit_loader *ld, vit_block *b,
     if (v->act == VIT_SWIGLU) {
         int64_t wd[2] = {M, C}, bd[1] = {M};
         const char *parts[2] = {"mlp.gate_proj", "mlp.up_proj"};
-        b->fc1_w = ld_reserve_lin(ld, (size_t)2 * M * C);
+        ld->fc1_w = ld_reserve_lin(ld, (size_t)2 * M * C);
         b->fc1_b = mb ? ld_reserve(ld, (size_t)2 * M) : NULL;
         for (int i = 0; i < 2; i++) {
-            float *w = b->fc1_w ? b->fc1_w + (size_t)i * M * C : NULL;
+            float *w = ld->fc1_w ? ld->fc1_w + (size_t)i * M * C : NULL;
             float *bb = b->fc1_b ? b->fc1_b + (size_t)i * M : NULL;
             if ((st = ld_copy(ld, w, key(k, pre, parts[i], ".weight"), 2, wd)) ||
                 (mb && (st = ld_copy(ld, bb, key(k, pre, parts[i], ".bias"),
                                      1, bd))))
                 return st;
         }
-    } else if ((st = ld_linear(ld, &b->fc1_w, &b->fc1_b, pre, "mlp.up_proj",
+    } else if ((st = ld_linear(ld, &ld->fc1_w, &b->fc1_b, pre, "mlp.up_proj",
                                M, C, mb))) {
         return st;
     }
-    if ((st = ld_linear(ld, &b->fc2_w, &b->fc2_b, pre, "mlp.down_proj", C, M,
+    if ((st = ld_linear(ld, &ld->fc2_w, &b->fc2_b, pre, "mlp.down_proj", C, M,
                         mb)) ||
         (st = ld_take(ld, &b->ls2, key(k, pre, "layer_scale2", ".lambda1"),
                       C, -1, -1, -1)))
@@ -568,11 +570,11 @@ static uad_status ld_clip_block(vit_loader *ld, vit_block *b,
     uad_status st;
     if ((st = ld_norm(ld, &b->norm1_w, &b->norm1_b, pre, "layer_norm1", C)) ||
         (st = ld_qkv(ld, b, pre, qkv, C, 7)) ||
-        (st = ld_linear(ld, &b->proj_w, &b->proj_b, pre, "self_attn.out_proj",
+        (st = ld_linear(ld, &ld->proj_w, &b->proj_b, pre, "self_attn.out_proj",
                         C, C, 1)) ||
         (st = ld_norm(ld, &b->norm2_w, &b->norm2_b, pre, "layer_norm2", C)) ||
-        (st = ld_linear(ld, &b->fc1_w, &b->fc1_b, pre, "mlp.fc1", M, C, 1)) ||
-        (st = ld_linear(ld, &b->fc2_w, &b->fc2_b, pre, "mlp.fc2", C, M, 1)))
+        (st = ld_linear(ld, &ld->fc1_w, &b->fc1_b, pre, "mlp.fc1", M, C, 1)) ||
+        (st = ld_linear(ld, &ld->fc2_w, &b->fc2_b, pre, "mlp.fc2", C, M, 1)))
         return st;
     b->ls1 = b->ls2 = NULL;
     return UAD_OK;

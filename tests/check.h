@@ -47,6 +47,12 @@ static int check_failed_, check_passed_;
         }                                                                  \
     } while (0)
 
+/* The larger of a and b for running error maxima; NaN when either is
+ * (fmax, or "if (e > worst)", would drop a NaN error and pass). */
+static inline double check_max(double a, double b) {
+    return isnan(a) || isnan(b) ? NAN : a > b ? a : b;
+}
+
 /* Print the closing line and return the exit status for main(). */
 static inline int check_report(const char *name) {
     printf("%s: %d passed, %d failed\n", name, check_passed_,

@@ -173,7 +173,7 @@ static void check_jpeg(const char *name, int c) {
         for (int y = 0; y < 16; y++)
             for (int x = 0; x < 16; x++) {
                 double e = fabs(px(&im, ch, x, y) - smooth(x, y, ch) / 255.0);
-                if (!(e <= worst)) worst = e; /* NaN propagates */
+                worst = check_max(worst, e);
             }
     printf("%s: largest error %.2f / 255\n", name, worst * 255);
     CHECK(worst <= 4.0 / 255);
@@ -472,7 +472,7 @@ static void test_resize(void) {
             float want;
             CHECK(fscanf(fp, "%ld %f", &idx, &want) == 2);
             double e = fabs(out.data[idx] - want);
-            if (!(e <= worst)) worst = e; /* NaN propagates */
+            worst = check_max(worst, e);
         }
         printf("resize %dx%d -> %dx%d (c=%d) %s: largest error %.3g\n", iw,
                ih, ow, oh, c, mode, worst);

@@ -403,7 +403,7 @@ static void test_gradients(int backbone, const char *dir) {
         memcpy(w, w0, p->n * sizeof(float));
         double fd = (lp - lm) / (2.0 * h);
         double err = fabs(fd - an) / (fabs(fd) + fabs(an) + 1e-3);
-        if (!(err <= worst)) worst = err; /* NaN propagates */
+        worst = check_max(worst, err);
         if (err > 0.05) {
             bad++;
             fprintf(stderr, "  %s: analytic %.6g, numeric %.6g\n", p->name,

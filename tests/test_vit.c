@@ -41,18 +41,13 @@ static float *ref_get(const uad_safetensors *st, const char *name,
     return f;
 }
 
-/* max(a, b), NaN when either is (fmax would drop a NaN error). */
-static double max_nan(double a, double b) {
-    return isnan(a) || isnan(b) ? NAN : a > b ? a : b;
-}
-
 /* Print and check max |a - b| / max |b| over n values. */
 static void compare(const char *what, const float *got, const float *ref,
                     size_t n, double tol) {
     double err = 0.0, mag = 0.0;
     for (size_t i = 0; i < n; i++) {
         double d = fabs((double)got[i] - ref[i]);
-        err = d > err || isnan(d) ? d : err;
+        err = check_max(err, d);
         mag = fabs(ref[i]) > mag ? fabs(ref[i]) : mag;
     }
     double rel = err / (mag > 0 ? mag : 1.0);
@@ -239,7 +234,7 @@ static void check_mha(int T, int C, int heads, double tol) {
         }
     double e = 0.0, sc = 1e-3;
     for (size_t i = 0; i < (size_t)T * C; i++) {
-        e = max_nan(e, fabs(out[i] - ref[i]));
+        e = check_max(e, fabs(out[i] - ref[i]));
         sc = fmax(sc, fabs(ref[i]));
     }
     printf("attention T %d C %d heads %d: max abs error %.3g (|ref| <= %.3g)\n",
@@ -284,7 +279,7 @@ static void check_layernorm_bf16(void) {
         for (int i = 0; i < C; i++) v += (x[t * C + i] - m) * (x[t * C + i] - m);
         double r = 1.0 / sqrt(v / C + 1e-6);
         for (int i = 0; i < C; i++)
-            worst = max_nan(worst, fabs(y[t * C + i] -
+            worst = check_max(worst, fabs(y[t * C + i] -
                                      ((x[t * C + i] - m) * r * w[i] + b[i])));
     }
     printf("layer norm rows: max abs error %.3g\n", worst);
@@ -367,8 +362,8 @@ static void test_kernels(void) {
             for (int i = 0; i < n; i++) {
                 double e = exp(0.7 * (x[r * n + i] - m)) / z;
                 double d = fabs(e - y[r * n + i]);
-                worst_abs = max_nan(worst_abs, d);
-                if (e > 1e-3) worst = max_nan(worst, d / e);
+                worst_abs = check_max(worst_abs, d);
+                if (e > 1e-3) worst = check_max(worst, d / e);
             }
         }
     }
