@@ -20,7 +20,8 @@ static const struct {
     {"train", cmd_train, "train the discriminator on a support set"},
     {"predict", cmd_predict, "anomaly and class maps of images"},
     {"run", cmd_run, "the whole job: synthesize, train, predict, evaluate"},
-    {"embed-text", cmd_embed_text, "CLIP text embeddings of texts and categories"},
+    {"embed-text", cmd_embed_text,
+     "CLIP or dino.txt text embeddings of texts and categories"},
     {"features", cmd_features, "feature maps of a pretrained ViT (DINOv2/v3, CLIP)"},
 };
 #define N_CMDS (sizeof g_cmds / sizeof g_cmds[0])

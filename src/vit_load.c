@@ -239,7 +239,13 @@ static uad_status cfg_clip(uad_vit *v, const vit_cfg *top) {
         return uad_fail(UAD_ERR_FORMAT, "%s: \"vision_config\" must be an "
                         "object", top->path);
     if (vc) c.obj = vc;
-    uad_status st;
+    /* CLIPConfig ("clip") or CLIPVisionConfig ("clip_vision_model") */
+    const char *type = NULL;
+    uad_status st = cfg_str(&type, top, "model_type", "clip");
+    if (st != UAD_OK) return st;
+    if (strcmp(type, "clip") && strcmp(type, "clip_vision_model"))
+        return uad_fail(UAD_ERR_FORMAT, "%s: model_type \"%s\" is not a "
+                        "CLIP model", top->path, type);
     if ((st = cfg_common(v, &c, 32, 1e-5, 768, 12)) ||
         (st = cfg_int(&in->mlp_hidden, &c, "intermediate_size", 3072, 1,
                       1 << 20)) ||

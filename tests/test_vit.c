@@ -606,8 +606,13 @@ static void test_failures(void) {
                "true}");
     CHECK(uad_vit_load(&v, UAD_VIT_DINOV3, dir) == UAD_ERR_FORMAT);
     CHECK_STR_CONTAINS(uad_last_error(), "hidden_act \"gelu\" with a gated");
-    /* a CLIP checkpoint is not a DINOv2 one */
+    /* a CLIP checkpoint is not a DINOv2 one, nor a DINOv2 one a CLIP one */
     expect_fail(DATA "clip", UAD_ERR_FORMAT, "not a DINOv2 model");
+    v = (uad_vit *)1;
+    CHECK(uad_vit_load(&v, UAD_VIT_CLIP, DATA "dinov2") == UAD_ERR_FORMAT);
+    CHECK(v == NULL);
+    CHECK_STR_CONTAINS(uad_last_error(),
+                       "model_type \"dinov2\" is not a CLIP model");
 
     CHECK(uad_vit_load_spec(&v, "dinov4:/x") == UAD_ERR_USAGE);
     CHECK(uad_vit_load_spec(&v, "dinov3:/nonexistent") == UAD_ERR_IO);
